@@ -1,0 +1,103 @@
+"""hstcal plugin for STIS: the CCD reference-file pipeline and the MAMA detectors.
+
+Registers ``stis_ccd`` (stages calibrate, crreject, basebias, refbias, weekbias,
+basedark, weekdark, anneal), ``stis_fuv_mama`` and ``stis_nuv_mama`` (stages come
+with the TIME-TAG work).
+"""
+
+from __future__ import annotations
+
+from hstcal_core import Param, hookimpl
+from hstcal_core.combine import combine_exposures
+from hstcal_core.options import as_bool, as_float_list, as_int_pair, as_optional_path
+
+from .ccd import calibrate_ccd, resolve_reference_path
+from .detectors import STIS_CCD, STIS_FUV_MAMA, STIS_NUV_MAMA
+from .reffiles import BIAS_KINDS, DARK_KINDS, PERIOD_MODES, build_reffile_stis
+
+__all__ = ["STIS_CCD", "STIS_FUV_MAMA", "STIS_NUV_MAMA", "register_detectors", "calibrate",
+           "reject_crs", "build_reffile"]
+
+# refstis pipeline.py: imsets needed in one week for a refbias rather than a weekbias,
+# by (gain, BINAXIS1, BINAXIS2).
+BIAS_THRESHOLDS = {"1,1,1": 98, "1,1,2": 25, "1,2,1": 25, "1,2,2": 7, "1,4,1": 7,
+                   "1,4,2": 4, "4,1,1": 1}
+
+CALIBRATION_PARAMS = (
+    Param("blevcorr", as_bool, True, "subtract the overscan bias level and trim"),
+    Param("blev_drift", as_bool, True, "correct the bias drift along lines (virtual overscan)"),
+    Param("bpixtab", as_optional_path, None, "STIS bad-pixel table to flag in DQ"),
+    Param("temperature_scaling", str, "auto",
+          "dark temperature scaling: auto (darks after MJD 52091), always, never",
+          choices=("auto", "always", "never")),
+)
+
+REFFILE_PARAMS = (
+    Param("bias_filter", as_int_pair, (3, 15), "median filter (rows, cols) for bias residuals"),
+    Param("basebias_column_sigma", float, 3.0, "basebias hot-column threshold (sigma)"),
+    Param("basebias_yfracs", as_float_list, (1.0, 0.2),
+          "row fractions over which basebias column profiles are taken"),
+    Param("basebias_pixel_sigma", float, 5.0, "basebias hot-pixel threshold (sigma)"),
+    Param("refbias_hot_sigma", float, 5.0, "refbias hot-pixel threshold (sigma)"),
+    Param("weekbias_column_sigma", float, 5.0, "weekbias hot-column threshold (sigma)"),
+    Param("weekbias_yfrac", float, 0.25, "row fraction of the weekbias column profile"),
+    Param("dark_hot_sigma", float, 5.0, "superdark hot-pixel threshold (sigma)"),
+    Param("dark_hot_floor", float, 0.1, "superdark hot pixels must exceed this (e-/s)"),
+    Param("dark_filter", as_int_pair, (5, 5), "median filter for annealed basedark pixels"),
+    Param("max_imsets_per_combine", int, 120,
+          "above this, biases are combined in two interleaved halves and averaged"),
+)
+
+_STAGES = {
+    "calibrate": CALIBRATION_PARAMS,
+    "crreject": CALIBRATION_PARAMS,
+    **{kind: CALIBRATION_PARAMS + REFFILE_PARAMS for kind in BIAS_KINDS + DARK_KINDS},
+    "anneal": CALIBRATION_PARAMS + REFFILE_PARAMS,
+}
+
+_DEFAULTS = {
+    **{kind: {"scale_by_exptime": False} for kind in BIAS_KINDS},
+    **{kind: {"scale_by_exptime": True} for kind in DARK_KINDS},
+    "anneal": {"bias_thresholds": BIAS_THRESHOLDS, "period_modes": PERIOD_MODES},
+}
+
+
+def _simulator(out_dir, **kwargs):
+    from .simulate import simulate
+
+    return simulate(out_dir, **kwargs)
+
+
+@hookimpl
+def register_detectors(register):
+    register.detector(STIS_CCD, stages=_STAGES, defaults=_DEFAULTS, simulator=_simulator)
+    register.detector(STIS_FUV_MAMA, stages=())
+    register.detector(STIS_NUV_MAMA, stages=())
+
+
+@hookimpl
+def calibrate(detector, exposure, options):
+    if detector.name != STIS_CCD.name:
+        return None
+    return calibrate_ccd(detector, exposure, options)
+
+
+@hookimpl
+def reject_crs(detector, exposures, options):
+    if detector.name != STIS_CCD.name:
+        return None
+    table = options.get("crrejtab")
+    if table and "$" in str(table):
+        options = options.replace(crrejtab=str(resolve_reference_path(table)))
+    # OBSTYPE=SPECTROSCOPIC turns sky subtraction off inside combine_exposures (o_cal2_in.c).
+    return combine_exposures(detector, exposures, options,
+                             temperature_keyword=str(detector.extra["temperature_keyword"]))
+
+
+@hookimpl
+def build_reffile(detector, kind, inputs, options):
+    if detector.name != STIS_CCD.name:
+        return None
+    return build_reffile_stis(detector, kind, inputs, options)
+
+
