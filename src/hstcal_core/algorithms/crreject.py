@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = ["CRRejectParams", "CRRejectResult", "crreject", "sky_mode", "histogram_mode"]
 
@@ -81,15 +80,16 @@ def histogram_mode(values: np.ndarray) -> float:
     Mirrors crrej_sky + cr_mode: the range is [min(min(values),0)-1 (≥ -1000),
     2·int(mean+1)], bins are 1 DN wide and values are binned by C truncation.
     """
-    values = np.asarray(values, dtype=np.float64).ravel()
+    values = np.asarray(values).ravel()
     if values.size == 0:
         return 0.0
     amin = min(float(values.min()), 0.0)
     lo = -1000 if amin < -1000 else int(amin) - 1
-    mean = float(values.mean())
+    mean = float(values.mean(dtype=np.float64))
     hi = 1 if mean <= 0 else int(mean + 1.0) * 2
     nbins = hi - lo + 1
-    idx = np.trunc(values).astype(np.int64) - lo
+    # astype truncates toward zero, as the C (int) cast does
+    idx = values.astype(np.int64) - lo
     idx = idx[(idx >= 0) & (idx < nbins)]
     hist = np.bincount(idx, minlength=nbins)[:nbins].astype(np.float64)
     hmin = float(lo)
@@ -116,37 +116,79 @@ def histogram_mode(values: np.ndarray) -> float:
 
 def sky_mode(sci: np.ndarray, dq: np.ndarray) -> float:
     """Sky level of one image: histogram mode of its pixels with DQ == 0."""
-    good = sci[dq == 0]
-    return histogram_mode(good)
+    if not dq.any():
+        return histogram_mode(sci)
+    return histogram_mode(sci[dq == 0])
 
 
-def _disk(radius: float) -> np.ndarray:
+def _footprint_offsets(radius: float) -> tuple[list[tuple[int, int]], int, bool]:
+    """Offsets within ``radius`` (crrej_loop's disk), its half-width, and whether it is a square."""
     width = int(radius + 1e-5)
-    yy, xx = np.mgrid[-width:width + 1, -width:width + 1]
-    return (xx * xx + yy * yy) <= radius * radius
+    offsets = [(dy, dx) for dy in range(-width, width + 1) for dx in range(-width, width + 1)
+               if dx * dx + dy * dy <= radius * radius]
+    return offsets, width, len(offsets) == (2 * width + 1) ** 2
 
 
-def _initial_guess(stack, sky, efac, rn2, gains, scale, how, chunk_rows=64):
-    """Median or minimum of the sky-subtracted, exposure-scaled stack (crrej_init)."""
+def _dilate(mask: np.ndarray, offsets, width: int, square: bool, out: np.ndarray) -> np.ndarray:
+    """Binary dilation by shifted-slice ORs (a square footprint is done separably)."""
+    if square:
+        out[...] = mask
+        for d in range(1, width + 1):
+            out[d:] |= mask[:-d]
+            out[:-d] |= mask[d:]
+        rows = out.copy()
+        for d in range(1, width + 1):
+            out[:, d:] |= rows[:, :-d]
+            out[:, :-d] |= rows[:, d:]
+        return out
+    out[...] = False
+    ny, nx = mask.shape
+    for dy, dx in offsets:
+        ys, yd = (slice(0, ny - dy), slice(dy, ny)) if dy >= 0 else (slice(-dy, ny), slice(0, ny + dy))
+        xs, xd = (slice(0, nx - dx), slice(dx, nx)) if dx >= 0 else (slice(-dx, nx), slice(0, nx + dx))
+        out[yd, xd] |= mask[ys, xs]
+    return out
+
+
+def _median_guess(stack, sky, efac, chunk_rows=32):
+    """Per-pixel median of (stack - sky)/efac, in row chunks of contiguous pixel vectors."""
     n, ny, nx = stack.shape
     ave = np.empty((ny, nx), np.float32)
-    avevar = None
-    if how == "median":
-        shift = sky.astype(np.float32)[:, None, None]
-        scl = efac.astype(np.float32)[:, None, None]
-        for r0 in range(0, ny, chunk_rows):  # chunked: peak memory stays a few MB
-            block = (stack[:, r0:r0 + chunk_rows] - shift) / scl
-            ave[r0:r0 + chunk_rows] = np.median(block, axis=0)
-        return ave, None
-    avevar = np.empty((ny, nx), np.float32)
+    uniform = np.all(sky == sky[0]) and np.all(efac == efac[0])
+    shift = sky.astype(np.float32)[:, None]
+    inv = (1.0 / efac).astype(np.float32)[:, None]
+    mid = n // 2
+    kth = [mid] if n % 2 else [mid - 1, mid]
+    for r0 in range(0, ny, chunk_rows):
+        r1 = min(ny, r0 + chunk_rows)
+        block = stack[:, r0:r1].reshape(n, -1)
+        if not uniform:
+            block = (block - shift) * inv
+        vectors = np.ascontiguousarray(block.T)
+        vectors.partition(kth, axis=1)
+        if n % 2:
+            med = vectors[:, mid]
+        else:
+            med = (vectors[:, mid - 1] + vectors[:, mid]) * np.float32(0.5)
+        ave[r0:r1] = med.reshape(r1 - r0, nx)
+    if uniform:
+        ave -= np.float32(sky[0])
+        ave *= np.float32(1.0 / efac[0])
+    return ave
+
+
+def _minimum_guess(stack, sky, efac, rn2, gains, scale):
+    """Minimum of the scaled stack and the variance of the image that supplied it."""
+    n = stack.shape[0]
+    ave = avevar = None
     for k in range(n):
         raw = stack[k]
-        val = (raw - sky[k]) / efac[k]
-        var = (rn2[k] + np.maximum(raw, 0) / gains[k]
-               + (scale * np.maximum(raw - sky[k], 0)) ** 2) / efac[k] ** 2
+        val = (raw - np.float32(sky[k])) * np.float32(1.0 / efac[k])
+        var = (np.float32(rn2[k]) + np.maximum(raw, 0) * np.float32(1.0 / gains[k])
+               + (np.float32(scale) * np.maximum(raw - np.float32(sky[k]), 0)) ** 2
+               ) * np.float32(1.0 / efac[k] ** 2)
         if k == 0:
-            ave[...] = val
-            avevar[...] = var
+            ave, avevar = val, var
         else:
             lower = val < ave
             ave[lower] = val[lower]
@@ -217,70 +259,109 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
         sky = np.zeros(n)
 
     scale = params.scalense / 100.0
-    ave, avevar = _initial_guess(stack, sky, efac, rn2, gains, scale, params.initgues)
-    footprint = _disk(params.crradius)
-    use_spill = footprint.size > 1
-    psig2 = params.crthresh ** 2 if params.crthresh > 0 else -1.0
+    if params.initgues == "median":
+        ave, avevar = _median_guess(stack, sky, efac), None
+    else:
+        ave, avevar = _minimum_guess(stack, sky, efac, rn2, gains, scale)
+    offsets, width, square = _footprint_offsets(params.crradius)
+    use_spill = len(offsets) > 1
+    psig2 = np.float32(params.crthresh ** 2 if params.crthresh > 0 else -1.0)
+    shape = ave.shape
     masks = np.zeros(stack.shape, dtype=bool)
     dq_out = np.bitwise_or.reduce(dq, axis=0).astype(np.uint16) & np.uint16(~CR_FLAG & 0xFFFF)
-    rejected_all = np.ones(ave.shape, dtype=bool)
-    sumvar = np.zeros(ave.shape, np.float64)
+    rejected_all = np.ones(shape, dtype=bool)
+    sumvar = np.zeros(shape, np.float32)
+    total = np.empty(shape, np.float32)
+    efacsum = np.empty(shape, np.float32)
+    # work buffers reused for every image (float32 throughout, NEP 50-safe scalars)
+    pic = np.empty(shape, np.float32)
+    dev2 = np.empty(shape, np.float32)
+    thresh = np.empty(shape, np.float32)
+    spthresh = np.empty(shape, np.float32) if scale > 0 else thresh
+    noise_term = np.empty(shape, np.float32) if scale > 0 else None
+    dev_limit = np.empty(shape, np.float32)
+    hit = np.empty(shape, bool)
+    near = np.empty(shape, bool)
+    good = np.empty(shape, bool)
     n_rejected = 0
     niter = len(params.crsigmas)
 
     for it, sigma in enumerate(params.crsigmas):
-        sig2 = sigma * sigma
         last = it == niter - 1
-        total = np.zeros(ave.shape, np.float64)
-        efacsum = np.zeros(ave.shape, np.float64)
+        total[...] = 0
+        efacsum[...] = 0
         for k in range(n):
-            pic = (stack[k] - np.float32(sky[k])) / np.float32(efac[k])
-            dev2 = (pic - ave) ** 2
+            e = np.float32(efac[k])
+            s = np.float32(sky[k])
+            np.subtract(stack[k], s, out=pic)               # raw - sky = pic·efac
+            np.multiply(pic, np.float32(1.0 / efac[k]), out=dev2)
+            dev2 -= ave
+            np.square(dev2, out=dev2)
             if params.initgues == "minimum" and it == 0:
-                thresh = sig2 * avevar
-                spthresh = thresh
+                np.multiply(avevar, np.float32(sigma * sigma), out=thresh)
             else:
-                model = ave * np.float32(efac[k]) + np.float32(sky[k])
-                val = np.maximum(model, 0)
-                base = rn2[k] + val / gains[k]
-                spthresh = (sig2 / efac[k] ** 2) * base
+                # sig²·(rn² + max(ave·efac+sky, 0)/g [+ (scalense·max(ave·efac, 0))²]) / efac²
+                c = np.float32(sigma * sigma / efac[k] ** 2)
+                np.multiply(ave, e, out=thresh)
                 if scale > 0:
-                    pixsky = np.maximum(model - sky[k], 0)
-                    thresh = (sig2 / efac[k] ** 2) * (base + (scale * pixsky) ** 2)
-                else:
-                    thresh = spthresh
+                    np.maximum(thresh, 0, out=noise_term)
+                    noise_term *= np.float32(scale)
+                    np.square(noise_term, out=noise_term)
+                thresh += s
+                np.maximum(thresh, 0, out=thresh)
+                thresh *= np.float32(1.0 / gains[k])
+                thresh += np.float32(rn2[k])
+                if scale > 0:
+                    np.multiply(thresh, c, out=spthresh)  # neighbours: without scalense
+                    thresh += noise_term
+                thresh *= c
+            np.greater(dev2, thresh, out=hit)
             exclude = (dq[k] & params.badinpdq) != 0 if params.badinpdq else None
-            hit = dev2 > thresh
             if exclude is not None:
                 hit &= ~exclude
             if use_spill and hit.any():
-                near = ndimage.binary_dilation(hit, structure=footprint)
-                spill = near & (dev2 > psig2 * spthresh)
-                crmask = hit | spill
+                _dilate(hit, offsets, width, square, out=near)
+                np.multiply(spthresh, psig2, out=dev_limit)
+                np.greater(dev2, dev_limit, out=good)
+                near &= good
+                near |= hit                              # the CR mask of this image
+                crmask = near
             else:
                 crmask = hit
-            good = ~crmask if exclude is None else ~(crmask | exclude)
-            total += np.where(good, pic * np.float32(efac[k]), 0)
-            efacsum += good * efac[k]
+            np.logical_not(crmask, out=good)
+            if exclude is not None:
+                good &= ~exclude
             if last:
                 masks[k] = crmask
-                value = np.maximum(pic * np.float32(efac[k]) + np.float32(sky[k]), 0)
-                var = rn2[k] + value / gains[k] + (scale * value) ** 2
-                sumvar += np.where(good, var, 0)
                 rejected_all &= crmask
                 n_rejected += int(np.count_nonzero(crmask))
+                # variance of the kept pixels: rn² + max(raw,0)/g + (scalense·max(raw,0))²
+                value = np.maximum(pic + s, 0)
+                var = value * np.float32(1.0 / gains[k])
+                var += np.float32(rn2[k])
+                if scale > 0:
+                    var += (np.float32(scale) * value) ** 2
+                np.add(sumvar, var, out=sumvar, where=good)
+            np.add(total, pic, out=total, where=good)
+            np.add(efacsum, e, out=efacsum, where=good)
         used = efacsum > 0
         np.divide(total, efacsum, out=total, where=used)
-        ave = np.where(used, total, params.fillval if last else ave).astype(np.float32)
+        if last:
+            ave = np.where(used, total, np.float32(params.fillval)).astype(np.float32)
+        else:
+            np.copyto(ave, total, where=used)
 
-    err = np.full(ave.shape, params.fillval, np.float64)
-    np.divide(np.sqrt(sumvar), efacsum, out=err, where=efacsum > 0)
-    err = np.where(efacsum > 0, err * texpt, params.fillval)
-    sci = ave.astype(np.float64) * texpt + float(sky.sum())
+    used = efacsum > 0
+    err = np.full(shape, np.float32(params.fillval), np.float32)
+    np.sqrt(sumvar, out=sumvar)
+    np.divide(sumvar, efacsum, out=err, where=used)
+    err[used] *= np.float32(texpt)
+    sci = ave * np.float32(texpt)
+    sci += np.float32(sky.sum())
     dq_out |= np.where(rejected_all, np.uint16(CR_FLAG), np.uint16(0))
     return CRRejectResult(
-        sci=sci.astype(np.float32),
-        err=err.astype(np.float32),
+        sci=sci,
+        err=err,
         dq=dq_out.astype(np.uint16),
         masks=masks,
         sky=sky,
