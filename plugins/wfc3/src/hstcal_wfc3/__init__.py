@@ -1,0 +1,23 @@
+"""hstcal plugin for HST/WFC3: registers the UVIS and IR detectors.
+
+The detector constants live in :mod:`hstcal_wfc3.detectors`.  Stages are added in
+later work; until then the detectors are registered with no stages, and asking
+for one raises :class:`hstcal_core.StageNotSupportedError` naming this
+distribution (hstcal-wfc3).
+"""
+
+from __future__ import annotations
+
+from hstcal_core import hookimpl
+from hstcal_core.registry import Registrar
+
+from .detectors import DETECTORS
+
+__all__ = ["DETECTORS", "register_detectors"]
+
+
+@hookimpl
+def register_detectors(register: Registrar) -> None:
+    """Register every WFC3 detector, with no stages yet."""
+    for det in DETECTORS:
+        register.detector(det, stages=())

@@ -1,0 +1,23 @@
+"""hstcal plugin for HST/WFPC2: registers the PC1, WF2, WF3 and WF4 detectors.
+
+The detector constants live in :mod:`hstcal_wfpc2.detectors`.  Stages are added in
+later work; until then the detectors are registered with no stages, and asking
+for one raises :class:`hstcal_core.StageNotSupportedError` naming this
+distribution (hstcal-wfpc2).
+"""
+
+from __future__ import annotations
+
+from hstcal_core import hookimpl
+from hstcal_core.registry import Registrar
+
+from .detectors import DETECTORS
+
+__all__ = ["DETECTORS", "register_detectors"]
+
+
+@hookimpl
+def register_detectors(register: Registrar) -> None:
+    """Register every WFPC2 detector, with no stages yet."""
+    for det in DETECTORS:
+        register.detector(det, stages=())
