@@ -8,6 +8,8 @@ Detector, Amplifier
     Detector constants registered by plugins.
 Param, Options
     Declared run parameters and their resolved values.
+simulate_detector
+    Synthetic raw files with ground truth for a registered detector.
 run_stage
     Run one stage: ``run_stage("weekbias", detector="stis_ccd", inputs=[...], basebias=..., out=...)``.
 get_registry
@@ -31,6 +33,7 @@ from .images import CombinedImage, Exposure, ImSet, Product
 from .markers import hookimpl
 from .options import Options, Param
 from .registry import get_registry, reset_registry
+from .simulate import simulate_detector
 from .stages import STAGES, ReffileInputs, StageResult, run_stage
 
 __all__ = [
@@ -42,7 +45,7 @@ __all__ = [
     "run_stage",
     "get_registry",
     "reset_registry",
-    "simulate",
+    "simulate_detector",
     "STAGES",
     "StageResult",
     "ReffileInputs",
@@ -68,15 +71,3 @@ try:
 except Exception:  # pragma: no cover - source tree without installation
     __version__ = "0+unknown"
 
-
-def simulate(detector: str, out: str, **kwargs):
-    """Write synthetic raw files for ``detector`` into ``out`` and return the truth.
-
-    The keyword arguments are those of the detector's simulator (for ``stis_ccd``:
-    ``kind``, ``count``, ``seed``, ``gain``, ``binning``, ``start_mjd``, ...).
-    """
-    entry = get_registry().entry(detector)
-    if entry.simulator is None:
-        raise StageNotSupportedError(
-            f"simulation is not supported by plugin {entry.distribution} for detector {detector}")
-    return entry.simulator(out, **kwargs)

@@ -110,14 +110,14 @@ def stages() -> None:
               help="Further simulator arguments.")
 def simulate(detector, kind, count, seed, out, gain, binning, start_mjd, pairs) -> None:
     """Write synthetic raw files with known truth (truth.json beside them)."""
-    from . import simulate as run_simulator
+    from .simulate import simulate_detector
 
     kwargs = {"kind": kind, "count": count, "seed": seed}
     for key, value in (("gain", gain), ("binning", binning), ("start_mjd", start_mjd)):
         if value is not None:
             kwargs[key] = value
     kwargs.update(_parse_pairs(pairs))
-    truth = run_simulator(detector, out, **kwargs)
+    truth = simulate_detector(detector, out, **kwargs)
     files = getattr(truth, "files", [])
     click.echo(f"wrote {len(files)} file(s) to {out}")
 
