@@ -39,9 +39,27 @@ def register_detectors(register):
 """
 
 
+MISSION = {
+    "acs_wfc": ("hstcal-acs", 37.748), "acs_hrc": ("hstcal-acs", 4.624),
+    "stis_ccd": ("hstcal-stis", 4.624), "stis_fuv_mama": ("hstcal-stis", None),
+    "stis_nuv_mama": ("hstcal-stis", None), "wfc3_uvis": ("hstcal-wfc3", 37.804),
+    "wfc3_ir": ("hstcal-wfc3", 3.331), "wfpc2_pc": ("hstcal-wfpc2", 1.44),
+    "wfpc2_wf2": ("hstcal-wfpc2", 1.44), "wfpc2_wf3": ("hstcal-wfpc2", 1.44),
+    "wfpc2_wf4": ("hstcal-wfpc2", 1.44), "nicmos_nic1": ("hstcal-nicmos", None),
+    "nicmos_nic2": ("hstcal-nicmos", None), "nicmos_nic3": ("hstcal-nicmos", None),
+    "cos_fuv": ("hstcal-cos", None), "cos_nuv": ("hstcal-cos", None),
+}
+
+
 def test_installed_plugins_register_the_mission(hstcal_registry):
     names = set(hstcal_registry.detectors)
-    assert {"stis_ccd", "stis_fuv_mama", "stis_nuv_mama"} <= names
+    assert set(MISSION) <= names
+    for name, (dist, area) in MISSION.items():
+        entry = hstcal_registry.entry(name)
+        assert entry.distribution == dist
+        if area is not None:  # census areas (WFPC2 per chip: HSTcosmicrays' 5.76 is 4 chips)
+            assert entry.detector.area_cm2 == pytest.approx(area, rel=1e-3)
+            assert entry.detector.geometric_area_cm2 == pytest.approx(area, rel=1e-2)
     entry = hstcal_registry.entry("stis_ccd")
     assert entry.distribution == "hstcal-stis"
     assert {"basebias", "refbias", "weekbias", "basedark", "weekdark", "anneal"} <= set(entry.stages)
