@@ -92,7 +92,8 @@ def select_crrejtab_row(rows: Sequence[CRRejRow], n_images: int, mean_exptime: f
 
 
 def resolve_crreject_params(options: Options, n_images: int, mean_exptime: float,
-                            *, spectroscopic: bool = False) -> tuple[CRRejectParams, str]:
+                            *, spectroscopic: bool = False,
+                            crflag: int | None = None) -> tuple[CRRejectParams, str]:
     """Parameters from the CRREJTAB row (if any), then explicit options on top.
 
     Returns the parameters and a short description of their origin.
@@ -109,6 +110,8 @@ def resolve_crreject_params(options: Options, n_images: int, mean_exptime: float
             values[key] = tuple(options[key]) if key == "crsigmas" else options[key]
     if spectroscopic and options.get("skysub") is None:
         values["skysub"] = "none"  # o_cal2_in.c: no sky subtraction for spectroscopy
+    if crflag is not None:
+        values["crflag"] = int(crflag)
     try:
         return CRRejectParams(**values), origin
     except ValueError as exc:
@@ -164,8 +167,11 @@ def combine_exposures(detector: Detector, exposures: Sequence[Exposure], options
         spectroscopic = str(exposures[0].key("OBSTYPE", "")).strip().upper() == "SPECTROSCOPIC"
     scale = bool(options.get("scale_by_exptime", True))
     mean_exp = float(exptimes.mean()) if scale else 0.0
+    # the DQ bit for "rejected in every image" is detector business (8192 on the CCDs,
+    # but USER2 on NICMOS and a gain-sag hole on COS)
     params, origin = resolve_crreject_params(options, len(imsets), mean_exp,
-                                             spectroscopic=spectroscopic)
+                                             spectroscopic=spectroscopic,
+                                             crflag=detector.extra.get("cr_flag"))
     stack = np.stack([i.sci for i in imsets]).astype(np.float32, copy=False)
     dq = np.stack([i.dq for i in imsets])
     result = crreject(stack, dq, exptimes=exptimes, read_noise_dn=noise, gains=gains,

@@ -154,3 +154,32 @@ def test_corrupt_input_is_recorded_and_the_month_goes_on(month, tmp_path):
     manifest = json.loads((month_dir / "manifest.json").read_text())
     failed = [r for r in manifest["products"] if r["status"] == "failed"]
     assert [r["file"] for r in failed] == ["weekdark_g1_1x1_wk01_drk.fits"]
+
+
+@pytest.mark.realdata
+def test_month_split_by_the_real_refstis_anneal_database(shared_data, tmp_path):
+    """Data simulated inside the real anneal month 2011-01-26 -> 2011-02-23 of refstis'
+    anneal_info.db (end of anneal 1 to start of anneal 2) and split by that table."""
+    from hstcal_stis.simulate import simulate_anneal_month
+
+    db = shared_data / "stis_anneals" / "anneal_info.db"
+    period = read_anneal_table(db)[0]
+    raw = tmp_path / "raw"
+    simulate_anneal_month(raw, seed=9, start_mjd=period.start_mjd, days=period.days,
+                          bias_files_per_week=2, binned_bias_files=0, gain4_files_per_biweek=1,
+                          darks_per_week=2)
+    out = tmp_path / "products"
+    result = _run("run", "--instrument", "stis_ccd", "--stage", "anneal", "--anneal-table", db,
+                  raw, "--out", out)
+    assert result.exit_code == 0, result.output
+    month_dir = out / period.name
+    manifest = json.loads((month_dir / "manifest.json").read_text())
+    assert manifest["period"]["start_mjd"] == period.start_mjd
+    weeks = split_period(period, "WK")
+    assert len(weeks) == 3  # 27.13 days -> round 27 -> 3 weekly periods (refstis: 3)
+    names = {p.name for p in month_dir.glob("*.fits")}
+    assert {f"weekdark_g1_1x1_{w.tag}_drk.fits" for w in weeks} <= names
+    assert {f"weekbias_g1_1x1_{w.tag}_bia.fits" for w in weeks} <= names
+    for w in weeks:
+        hdr = fits.getheader(month_dir / f"weekbias_g1_1x1_{w.tag}_bia.fits")
+        assert hdr["USEAFTER"] == useafter(w.start_mjd)

@@ -12,8 +12,8 @@ parameters as in ISR STIS 98-22):
    are also rejected where they deviate by more than ``crthresh·σ`` of the noise
    without the scalense term.  The average is recomputed from the unrejected pixels.
 4. Output as ocrreject: ``sci = ave·Σefac + Σsky`` (the sum over inputs),
-   ``err = sqrt(Σvar)/Σefac_used · Σefac``; DQ is the OR of the inputs plus 8192
-   where a pixel was rejected in every image; one CR mask per input.
+   ``err = sqrt(Σvar)/Σefac_used · Σefac``; DQ is the OR of the inputs plus ``crflag``
+   (8192, DATAREJECT) where a pixel was rejected in every image; one CR mask per input.
 
 Only images are looped over; every per-pixel operation is a numpy array operation.
 """
@@ -45,6 +45,7 @@ class CRRejectParams:
     scalense: float = 0.0
     badinpdq: int = 0
     fillval: float = 0.0
+    crflag: int = CR_FLAG
 
     def __post_init__(self):
         if not self.crsigmas:
@@ -268,7 +269,8 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
     psig2 = np.float32(params.crthresh ** 2 if params.crthresh > 0 else -1.0)
     shape = ave.shape
     masks = np.zeros(stack.shape, dtype=bool)
-    dq_out = np.bitwise_or.reduce(dq, axis=0).astype(np.uint16) & np.uint16(~CR_FLAG & 0xFFFF)
+    crflag = np.uint16(params.crflag)
+    dq_out = np.bitwise_or.reduce(dq, axis=0).astype(np.uint16) & np.uint16(~params.crflag & 0xFFFF)
     rejected_all = np.ones(shape, dtype=bool)
     sumvar = np.zeros(shape, np.float32)
     total = np.empty(shape, np.float32)
@@ -358,7 +360,7 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
     err[used] *= np.float32(texpt)
     sci = ave * np.float32(texpt)
     sci += np.float32(sky.sum())
-    dq_out |= np.where(rejected_all, np.uint16(CR_FLAG), np.uint16(0))
+    dq_out |= np.where(rejected_all, crflag, np.uint16(0))
     return CRRejectResult(
         sci=sci,
         err=err,

@@ -103,8 +103,8 @@ def _apply_bpixtab(dq: np.ndarray, header: fits.Header, table: np.ndarray) -> np
     out = dq.copy()
     for pix1, pix2, length, axis, value in table:
         steps = np.arange(length)
-        xs = pix1 + (steps if axis == 1 else 0)
-        ys = pix2 + (steps if axis == 2 else 0)
+        xs = pix1 + steps * (axis == 1)
+        ys = pix2 + steps * (axis == 2)
         ix = np.floor(ltm1 * xs + ltv1 - 0.5).astype(np.int64)
         iy = np.floor(ltm2 * ys + ltv2 - 0.5).astype(np.int64)
         ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
