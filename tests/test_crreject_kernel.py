@@ -168,3 +168,41 @@ def test_params_validation():
         CRRejectParams(initgues="mean")
     with pytest.raises(ValueError, match="crsigmas"):
         CRRejectParams(crsigmas=())
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 13, 32, 33, 64, 70])
+def test_sorting_network_sorts(n):
+    from hstcal_core.algorithms._crreject_kernels import sort_network
+
+    pairs, size = sort_network(n)
+    values = np.random.default_rng(n).random((100, size))
+    values[:, n:] = np.inf
+    for a, b in pairs:
+        lo = np.minimum(values[:, a], values[:, b])
+        values[:, b] = np.maximum(values[:, a], values[:, b])
+        values[:, a] = lo
+    assert (np.diff(values[:, :n], axis=1) >= 0).all()
+
+
+def test_compiled_sky_modes_equal_the_reference_histogram_mode():
+    from hstcal_core.algorithms.crreject import sky_modes
+
+    rng = np.random.default_rng(8)
+    stack = (rng.normal(25.0, 4.0, (5, 64, 64)) + np.arange(5)[:, None, None] * 7).astype(np.float32)
+    stack[2] -= 40.0  # negative values exercise the C truncation toward zero
+    dq = np.zeros(stack.shape, np.uint16)
+    dq[1, :10] = 16  # flagged pixels are left out of the histogram
+    expected = [histogram_mode(stack[k][dq[k] == 0]) for k in range(5)]
+    np.testing.assert_allclose(sky_modes(stack, dq), expected)
+
+
+def test_more_than_64_images_use_several_bit_words():
+    rng = np.random.default_rng(9)
+    n = 70
+    stack = rng.normal(100.0, 3.0, (n, 16, 16)).astype(np.float32)
+    stack[66, 8, 8] += 1000.0  # an image past the first 64-bit word
+    res = crreject(stack, np.zeros(stack.shape, np.uint16), exptimes=[0.0] * n,
+                   read_noise_dn=[3.0] * n, gains=[1.0] * n,
+                   params=CRRejectParams(crsigmas=(6.0,), skysub="none", crradius=0.0))
+    assert res.masks[66, 8, 8] and res.masks[:, 8, 8].sum() == 1
+    assert res.sci[8, 8] / n == pytest.approx(np.delete(stack[:, 8, 8], 66).mean(), abs=0.01)

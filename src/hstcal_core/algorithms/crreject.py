@@ -15,7 +15,10 @@ parameters as in ISR STIS 98-22):
    ``err = sqrt(Σvar)/Σefac_used · Σefac``; DQ is the OR of the inputs plus ``crflag``
    (8192, DATAREJECT) where a pixel was rejected in every image; one CR mask per input.
 
-Only images are looped over; every per-pixel operation is a numpy array operation.
+The per-pixel loops are compiled (numba, parallel over rows; ``_crreject_kernels``):
+hits of all images are bits of one word per pixel, the median is a sorting network
+over row vectors, so the whole rejection reads the stack a few times and allocates
+little beyond the per-image masks it returns.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CRRejectParams", "CRRejectResult", "crreject", "sky_mode", "histogram_mode"]
+from . import _crreject_kernels as _k
+
+__all__ = ["CRRejectParams", "CRRejectResult", "crreject", "sky_mode", "sky_modes",
+           "histogram_mode"]
 
 CR_FLAG = 8192  # DATAREJECT, stisdq.h
 
@@ -92,7 +98,13 @@ def histogram_mode(values: np.ndarray) -> float:
     # astype truncates toward zero, as the C (int) cast does
     idx = values.astype(np.int64) - lo
     idx = idx[(idx >= 0) & (idx < nbins)]
-    hist = np.bincount(idx, minlength=nbins)[:nbins].astype(np.float64)
+    hist = np.bincount(idx, minlength=nbins)[:nbins]
+    return _mode_from_histogram(hist, lo)
+
+
+def _mode_from_histogram(hist: np.ndarray, lo: int) -> float:
+    """cr_mode.c: peak of a 1-DN histogram starting at ``lo``, parabola-refined."""
+    nbins = hist.size
     hmin = float(lo)
     if nbins == 1:
         return hmin + 0.5
@@ -107,8 +119,8 @@ def histogram_mode(values: np.ndarray) -> float:
         return hmin + 0.5
     if peak == nbins - 1:
         return hmin + nbins - 0.5
-    dh1 = hist[peak] - hist[peak - 1]
-    dh2 = hist[peak] - hist[peak + 1]
+    dh1 = float(hist[peak] - hist[peak - 1])
+    dh2 = float(hist[peak] - hist[peak + 1])
     denom = dh1 + dh2
     if abs(denom) < 1e-20:
         return hmin + peak + 0.5
@@ -117,84 +129,39 @@ def histogram_mode(values: np.ndarray) -> float:
 
 def sky_mode(sci: np.ndarray, dq: np.ndarray) -> float:
     """Sky level of one image: histogram mode of its pixels with DQ == 0."""
-    if not dq.any():
-        return histogram_mode(sci)
-    return histogram_mode(sci[dq == 0])
+    return float(sky_modes(sci[None], dq[None])[0])
 
 
-def _footprint_offsets(radius: float) -> tuple[list[tuple[int, int]], int, bool]:
-    """Offsets within ``radius`` (crrej_loop's disk), its half-width, and whether it is a square."""
+def sky_modes(stack: np.ndarray, dq: np.ndarray) -> np.ndarray:
+    """Sky level of every image of a stack (crrej_sky.c), one parallel pass."""
+    n = stack.shape[0]
+    stack = np.ascontiguousarray(stack, dtype=np.float32)
+    dq = np.ascontiguousarray(dq, dtype=np.uint16)
+    hist = np.zeros((n, _k.MODE_BINS), np.int32)
+    amin = np.empty(n, np.float64)
+    mean = np.empty(n, np.float64)
+    _k.mode_histograms(stack, dq, hist, amin, mean)
+    modes = np.empty(n)
+    for k in range(n):
+        lo = -1000 if amin[k] < -1000 else int(amin[k]) - 1
+        hi = 1 if mean[k] <= 0 else int(mean[k] + 1.0) * 2
+        a, b = lo - _k.MODE_BASE, hi - _k.MODE_BASE + 1
+        if a >= 0 and b <= _k.MODE_BINS:
+            modes[k] = _mode_from_histogram(hist[k, a:b], lo)
+        else:  # a mean beyond ~65k DN: histogram that image exactly
+            modes[k] = histogram_mode(stack[k][dq[k] == 0])
+    return modes
+
+
+def _footprint(radius: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Offsets (dy, dx) within ``radius`` of a pixel (crrej_loop's neighbourhood), and its
+    half-width if it is a full square (separable), else -1."""
     width = int(radius + 1e-5)
     offsets = [(dy, dx) for dy in range(-width, width + 1) for dx in range(-width, width + 1)
                if dx * dx + dy * dy <= radius * radius]
-    return offsets, width, len(offsets) == (2 * width + 1) ** 2
-
-
-def _dilate(mask: np.ndarray, offsets, width: int, square: bool, out: np.ndarray) -> np.ndarray:
-    """Binary dilation by shifted-slice ORs (a square footprint is done separably)."""
-    if square:
-        out[...] = mask
-        for d in range(1, width + 1):
-            out[d:] |= mask[:-d]
-            out[:-d] |= mask[d:]
-        rows = out.copy()
-        for d in range(1, width + 1):
-            out[:, d:] |= rows[:, :-d]
-            out[:, :-d] |= rows[:, d:]
-        return out
-    out[...] = False
-    ny, nx = mask.shape
-    for dy, dx in offsets:
-        ys, yd = (slice(0, ny - dy), slice(dy, ny)) if dy >= 0 else (slice(-dy, ny), slice(0, ny + dy))
-        xs, xd = (slice(0, nx - dx), slice(dx, nx)) if dx >= 0 else (slice(-dx, nx), slice(0, nx + dx))
-        out[yd, xd] |= mask[ys, xs]
-    return out
-
-
-def _median_guess(stack, sky, efac, chunk_rows=32):
-    """Per-pixel median of (stack - sky)/efac, in row chunks of contiguous pixel vectors."""
-    n, ny, nx = stack.shape
-    ave = np.empty((ny, nx), np.float32)
-    uniform = np.all(sky == sky[0]) and np.all(efac == efac[0])
-    shift = sky.astype(np.float32)[:, None]
-    inv = (1.0 / efac).astype(np.float32)[:, None]
-    mid = n // 2
-    kth = [mid] if n % 2 else [mid - 1, mid]
-    for r0 in range(0, ny, chunk_rows):
-        r1 = min(ny, r0 + chunk_rows)
-        block = stack[:, r0:r1].reshape(n, -1)
-        if not uniform:
-            block = (block - shift) * inv
-        vectors = np.ascontiguousarray(block.T)
-        vectors.partition(kth, axis=1)
-        if n % 2:
-            med = vectors[:, mid]
-        else:
-            med = (vectors[:, mid - 1] + vectors[:, mid]) * np.float32(0.5)
-        ave[r0:r1] = med.reshape(r1 - r0, nx)
-    if uniform:
-        ave -= np.float32(sky[0])
-        ave *= np.float32(1.0 / efac[0])
-    return ave
-
-
-def _minimum_guess(stack, sky, efac, rn2, gains, scale):
-    """Minimum of the scaled stack and the variance of the image that supplied it."""
-    n = stack.shape[0]
-    ave = avevar = None
-    for k in range(n):
-        raw = stack[k]
-        val = (raw - np.float32(sky[k])) * np.float32(1.0 / efac[k])
-        var = (np.float32(rn2[k]) + np.maximum(raw, 0) * np.float32(1.0 / gains[k])
-               + (np.float32(scale) * np.maximum(raw - np.float32(sky[k]), 0)) ** 2
-               ) * np.float32(1.0 / efac[k] ** 2)
-        if k == 0:
-            ave, avevar = val, var
-        else:
-            lower = val < ave
-            ave[lower] = val[lower]
-            avevar[lower] = var[lower]
-    return ave, avevar
+    square = width if len(offsets) == (2 * width + 1) ** 2 else -1
+    return (np.array([o[0] for o in offsets], np.int64),
+            np.array([o[1] for o in offsets], np.int64), square)
 
 
 def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gains,
@@ -254,121 +221,56 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
         efac = np.ones(n)
         texpt = float(n)
 
-    if params.skysub == "mode":
-        sky = np.array([sky_mode(stack[k], dq[k]) for k in range(n)])
-    else:
-        sky = np.zeros(n)
-
+    stack = np.ascontiguousarray(stack, dtype=np.float32)
+    dq = np.ascontiguousarray(dq, dtype=np.uint16)
+    sky = sky_modes(stack, dq) if params.skysub == "mode" else np.zeros(n)
     scale = params.scalense / 100.0
-    if params.initgues == "median":
-        ave, avevar = _median_guess(stack, sky, efac), None
-    else:
-        ave, avevar = _minimum_guess(stack, sky, efac, rn2, gains, scale)
-    offsets, width, square = _footprint_offsets(params.crradius)
-    use_spill = len(offsets) > 1
-    psig2 = np.float32(params.crthresh ** 2 if params.crthresh > 0 else -1.0)
-    shape = ave.shape
+    ny, nx = stack.shape[1:]
+    ave = np.empty((ny, nx), np.float32)
+    avevar = np.empty((ny, nx), np.float32)
+    pairs, size = _k.sort_network(n)
+    dys, dxs, square = _footprint(params.crradius)
+    psig2 = params.crthresh ** 2 if params.crthresh > 0 else -1.0
+    nwords = (n + 63) // 64
+    hits = np.empty((2, nwords, ny, nx), np.uint64)  # double-buffered: iteration i and i+1
+    spill_ok = np.empty_like(hits)
+    excluded = np.empty((nwords, ny, nx), np.uint64)
     masks = np.zeros(stack.shape, dtype=bool)
-    crflag = np.uint16(params.crflag)
-    dq_out = np.bitwise_or.reduce(dq, axis=0).astype(np.uint16) & np.uint16(~params.crflag & 0xFFFF)
-    rejected_all = np.ones(shape, dtype=bool)
-    sumvar = np.zeros(shape, np.float32)
-    total = np.empty(shape, np.float32)
-    efacsum = np.empty(shape, np.float32)
-    # work buffers reused for every image (float32 throughout, NEP 50-safe scalars)
-    pic = np.empty(shape, np.float32)
-    dev2 = np.empty(shape, np.float32)
-    thresh = np.empty(shape, np.float32)
-    spthresh = np.empty(shape, np.float32) if scale > 0 else thresh
-    noise_term = np.empty(shape, np.float32) if scale > 0 else None
-    dev_limit = np.empty(shape, np.float32)
-    hit = np.empty(shape, bool)
-    near = np.empty(shape, bool)
-    good = np.empty(shape, bool)
-    n_rejected = 0
-    niter = len(params.crsigmas)
-
-    for it, sigma in enumerate(params.crsigmas):
-        last = it == niter - 1
-        total[...] = 0
-        efacsum[...] = 0
-        for k in range(n):
-            e = np.float32(efac[k])
-            s = np.float32(sky[k])
-            np.subtract(stack[k], s, out=pic)               # raw - sky = pic·efac
-            np.multiply(pic, np.float32(1.0 / efac[k]), out=dev2)
-            dev2 -= ave
-            np.square(dev2, out=dev2)
-            if params.initgues == "minimum" and it == 0:
-                np.multiply(avevar, np.float32(sigma * sigma), out=thresh)
-            else:
-                # sig²·(rn² + max(ave·efac+sky, 0)/g [+ (scalense·max(ave·efac, 0))²]) / efac²
-                c = np.float32(sigma * sigma / efac[k] ** 2)
-                np.multiply(ave, e, out=thresh)
-                if scale > 0:
-                    np.maximum(thresh, 0, out=noise_term)
-                    noise_term *= np.float32(scale)
-                    np.square(noise_term, out=noise_term)
-                thresh += s
-                np.maximum(thresh, 0, out=thresh)
-                thresh *= np.float32(1.0 / gains[k])
-                thresh += np.float32(rn2[k])
-                if scale > 0:
-                    np.multiply(thresh, c, out=spthresh)  # neighbours: without scalense
-                    thresh += noise_term
-                thresh *= c
-            np.greater(dev2, thresh, out=hit)
-            exclude = (dq[k] & params.badinpdq) != 0 if params.badinpdq else None
-            if exclude is not None:
-                hit &= ~exclude
-            if use_spill and hit.any():
-                _dilate(hit, offsets, width, square, out=near)
-                np.multiply(spthresh, psig2, out=dev_limit)
-                np.greater(dev2, dev_limit, out=good)
-                near &= good
-                near |= hit                              # the CR mask of this image
-                crmask = near
-            else:
-                crmask = hit
-            np.logical_not(crmask, out=good)
-            if exclude is not None:
-                good &= ~exclude
-            if last:
-                masks[k] = crmask
-                rejected_all &= crmask
-                n_rejected += int(np.count_nonzero(crmask))
-                # variance of the kept pixels: rn² + max(raw,0)/g + (scalense·max(raw,0))²
-                value = np.maximum(pic + s, 0)
-                var = value * np.float32(1.0 / gains[k])
-                var += np.float32(rn2[k])
-                if scale > 0:
-                    var += (np.float32(scale) * value) ** 2
-                np.add(sumvar, var, out=sumvar, where=good)
-            np.add(total, pic, out=total, where=good)
-            np.add(efacsum, e, out=efacsum, where=good)
-        used = efacsum > 0
-        np.divide(total, efacsum, out=total, where=used)
-        if last:
-            ave = np.where(used, total, np.float32(params.fillval)).astype(np.float32)
-        else:
-            np.copyto(ave, total, where=used)
+    sumvar = np.zeros((ny, nx), np.float32)
+    efacsum = np.zeros((ny, nx), np.float32)
+    rejected_all = np.zeros((ny, nx), dtype=bool)
+    sigmas = params.crsigmas
+    _k.first_pass(stack, dq, sky, efac, rn2, gains, scale, params.initgues == "median", pairs,
+                  size, params.badinpdq, sigmas[0] ** 2, psig2, ave, avevar, excluded,
+                  hits[0], spill_ok[0])
+    for it in range(1, len(sigmas)):
+        cur, nxt = (it - 1) % 2, it % 2
+        _k.next_pass(stack, hits[cur], spill_ok[cur], excluded, dys, dxs, square, sky, efac, rn2, gains,
+                     scale, params.fillval, sigmas[it] ** 2, psig2, ave, avevar, masks, sumvar,
+                     efacsum, rejected_all, hits[nxt], spill_ok[nxt])
+    cur = (len(sigmas) - 1) % 2
+    _k.last_pass(stack, hits[cur], spill_ok[cur], excluded, dys, dxs, square, sky, efac, rn2, gains,
+                 scale, params.fillval, ave, masks, sumvar, efacsum, rejected_all)
+    del hits, spill_ok, excluded
 
     used = efacsum > 0
-    err = np.full(shape, np.float32(params.fillval), np.float32)
+    err = np.full((ny, nx), np.float32(params.fillval), np.float32)
     np.sqrt(sumvar, out=sumvar)
     np.divide(sumvar, efacsum, out=err, where=used)
     err[used] *= np.float32(texpt)
     sci = ave * np.float32(texpt)
     sci += np.float32(sky.sum())
+    crflag = np.uint16(params.crflag)
+    dq_out = np.bitwise_or.reduce(dq, axis=0).astype(np.uint16) & np.uint16(~params.crflag & 0xFFFF)
     dq_out |= np.where(rejected_all, crflag, np.uint16(0))
     return CRRejectResult(
         sci=sci,
         err=err,
-        dq=dq_out.astype(np.uint16),
+        dq=dq_out,
         masks=masks,
         sky=sky,
         efac=efac,
         texptime=exptot,
-        n_rejected=n_rejected,
+        n_rejected=int(np.count_nonzero(masks)),
         params=params,
     )
