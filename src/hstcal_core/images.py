@@ -53,7 +53,6 @@ class Exposure:
     path: Path
     primary: fits.Header
     imsets: tuple[ImSet, ...]
-    history: tuple[str, ...] = ()
 
     @property
     def rootname(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ __all__ = [
     "run_stage",
     "load_inputs",
     "check_same_mode",
+    "check_frame",
+    "write_reffile",
 ]
 
 log = logging.getLogger(__name__)
@@ -229,13 +231,12 @@ def _read_reference(ctx: StageContext, name: str, required: bool) -> Exposure | 
     return exp
 
 
-def _write(ctx: StageContext, product: Product, out: Path, inputs: Sequence[str]) -> Path:
+def write_reffile(ctx: StageContext, product: Product, out: Path, inputs: Sequence[str]) -> Path:
+    """Write a product atomically with provenance (software, parameters, inputs) in HISTORY."""
     header = product.primary.copy()
     add_provenance(header, stage=ctx.stage.name, detector=ctx.detector.name,
                    inputs=inputs, parameters=ctx.options.to_dict(),
                    distributions=[ctx.entry.distribution])
-    from dataclasses import replace
-
     return write_product(replace(product, primary=header), out)
 
 
@@ -264,7 +265,7 @@ def _reffile_recipe(kind: str, frame: str, references: Mapping[str, bool]):
                                combine=ctx.combine)
         product = ctx.hooks.build_reffile(detector=ctx.detector, kind=kind, inputs=inputs,
                                           options=ctx.options)
-        path = _write(ctx, product, out, [e.path.name for e in raw])
+        path = write_reffile(ctx, product, out, [e.path.name for e in raw])
         log.info("%s written: %s", kind, path)
         return StageResult(ctx.stage.name, ctx.detector.name, products=[path])
 
@@ -292,7 +293,7 @@ def _run_crreject(ctx: StageContext) -> StageResult:
     product = Product(primary=combined.primary, sci=combined.sci, err=combined.err,
                       dq=combined.dq, sci_header=combined.header,
                       inputs=tuple(combined.rootnames), kind="crj")
-    path = _write(ctx, product, out, [e.path.name for e in raw])
+    path = write_reffile(ctx, product, out, [e.path.name for e in raw])
     return StageResult("crreject", ctx.detector.name, products=[path],
                        details={"n_rejected": combined.n_rejected,
                                 "parameters": combined.parameters})

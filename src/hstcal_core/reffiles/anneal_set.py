@@ -19,12 +19,13 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, HstcalError, InputError
 from ..fitsio import atomic_path, read_exposure, read_headers
 from ..images import Exposure
+from ..stages import ReffileInputs, StageResult, check_frame, check_same_mode, write_reffile
 from .anneal import AnnealPeriod, Week, find_period, read_anneal_table, split_period
 from .headers import useafter
 
@@ -138,8 +139,6 @@ class _Month:
               references: Mapping[str, Path] | None = None,
               bias_for: Mapping[Path, Path] | None = None) -> Path | None:
         """Build one product (or reuse it if it already exists); None if it failed."""
-        from ..stages import ReffileInputs, check_frame, check_same_mode
-
         out = self.out_dir / name
         record = {"kind": kind, "file": name, "inputs": sorted(f.rootname for f in frames),
                   "mode": frames[0].mode_key if frames else None,
@@ -185,9 +184,7 @@ class _Month:
                 useafter=useafter(span[0]))
             product = ctx.hooks.build_reffile(detector=ctx.detector, kind=kind, inputs=inputs,
                                               options=options)
-            from ..stages import _write
-
-            path = _write(ctx, product, out, [e.path.name for e in raw])
+            path = write_reffile(ctx, product, out, [e.path.name for e in raw])
         except HstcalError as exc:
             self.fail(f"{self.period.name}/{name}", str(exc))
             self.records.append({**record, "status": "failed", "reason": str(exc)})
@@ -295,8 +292,6 @@ class _Month:
 
 def run_anneal_set(ctx):
     """Stage recipe: ``hstcal run --stage anneal --anneal-table T INPUT_DIR --out DIR``."""
-    from ..stages import StageResult
-
     if ctx.out is None:
         raise ConfigError("stage 'anneal' needs --out DIR")
     table = ctx.options.get("anneal_table")

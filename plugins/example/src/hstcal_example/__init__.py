@@ -62,5 +62,4 @@ def calibrate(detector: Detector, exposure: Exposure, options: Options) -> Expos
     imsets = tuple(replace(imset, sci=imset.sci - bias) for imset in exposure.imsets)
     primary = exposure.primary.copy()
     primary["BIASCORR"] = ("COMPLETE", f"constant bias {float(bias)} DN subtracted")
-    return replace(exposure, primary=primary, imsets=imsets,
-                   history=(*exposure.history, f"{keyword}={float(bias)} DN subtracted"))
+    return replace(exposure, primary=primary, imsets=imsets)

@@ -213,5 +213,4 @@ def calibrate_ccd(detector: Detector, exposure: Exposure, options: Options) -> E
         primary["BIASFILE"] = Path(options["bias"]).name
     if scale_t and texpstrt > side2_start:
         primary["TEMPCORR"] = "COMPLETE"
-    return replace(exposure, primary=primary, imsets=tuple(imsets),
-                   history=exposure.history + (f"calibrated by hstcal_stis (bias={options.get('bias')})",))
+    return replace(exposure, primary=primary, imsets=tuple(imsets))

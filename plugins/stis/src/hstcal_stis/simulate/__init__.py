@@ -9,7 +9,8 @@ Modules, one idea each:
 * :mod:`.month` — a complete anneal month and its anneal table;
 * :mod:`.truth` — what went into a simulation, saved beside the raws and read back;
 * :mod:`.dispatch` — :func:`simulate`, the ``stis_ccd`` simulator entry point;
-* :mod:`.checks`, :mod:`.atomic` — argument checks and atomic file writes.
+* :mod:`.checks` — argument checks (files are written atomically with
+  :func:`hstcal_core.fitsio.atomic_path`).
 """
 
 from .detector_model import DETECTOR_SEED

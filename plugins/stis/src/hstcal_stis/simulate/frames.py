@@ -49,7 +49,7 @@ from hstcal_core.simulate import (
 
 from ..detectors import STIS_CCD
 from ..geometry import CCD_NPIX
-from .atomic import _atomic
+from hstcal_core.fitsio import atomic_path
 from .checks import _check_float, _check_int
 from .detector_model import DETECTOR_SEED, _T_COEF, _T_REF, _bias_structure, _dark_model
 from .headers import (
@@ -282,8 +282,8 @@ def simulate_stis_ccd(
                 hdus.append(_empty_hdu(_ext_header(extname, k + 1, rootname=rootname,
                                                    expname=expname, layout=layout, data=False)))
         path = out_dir / f"{rootname}_raw.fits"
-        with _atomic(path) as tmp:
-            fits.HDUList(hdus).writeto(tmp, output_verify="exception")
+        with atomic_path(path) as tmp:
+            fits.HDUList(hdus).writeto(tmp, output_verify="exception", overwrite=True)
         files.append(path)
         rootnames.append(rootname)
         log.debug("wrote %s (%s, gain %d, %s, %d imsets)", path.name, kind, gain, binning, nimsets)

@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 from astropy.time import Time
 
-from .atomic import _atomic
+from hstcal_core.fitsio import atomic_path
 from .checks import _check_float, _check_int
 from .frames import simulate_stis_ccd
 from .headers import _PROPOSID, _iso, _program_id
@@ -139,7 +139,7 @@ def simulate_anneal_month(
              {"index": 1, "start": t_start, "end": t_end, "darks": darks},
              {"index": 2, "start": t_end, "end": t_next, "darks": []}]
     table_path = out_dir / "anneal_table.yml"
-    with _atomic(table_path) as tmp:
+    with atomic_path(table_path) as tmp:
         tmp.write_text(yaml.safe_dump(table, default_flow_style=False, sort_keys=True))
     month = MonthTruth(groups=groups, anneal_table=table_path, anneal_index=1, start_mjd=start,
                        end_mjd=end, seed=seed)

@@ -13,7 +13,7 @@ import numpy as np
 from hstcal_core.simulate import HotColumns, HotPixels
 
 from ..detectors import STIS_CCD
-from .atomic import _atomic
+from hstcal_core.fitsio import atomic_path
 from .detector_model import _T_COEF, _T_REF
 from .layout import parse_binning
 
@@ -271,7 +271,7 @@ class SimTruth:
                           **_hot_pixels_npz("dark_hot", self.dark_hot_pixels),
                           **_hot_columns_npz("dark_hotcol", self.dark_hot_columns))
         npz_path = directory / f"{name}.npz"
-        with _atomic(npz_path) as tmp:
+        with atomic_path(npz_path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)
         meta = {
@@ -288,7 +288,7 @@ class SimTruth:
             "parameters": self.parameters,
         }
         json_path = directory / f"{name}.json"
-        with _atomic(json_path) as tmp:
+        with atomic_path(json_path) as tmp:
             tmp.write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
         return json_path, npz_path
 
@@ -386,7 +386,7 @@ class MonthTruth:
                 "anneal_index": self.anneal_index, "start_mjd": self.start_mjd,
                 "end_mjd": self.end_mjd, "groups": {n: f"truth_{n}" for n in self.groups}}
         path = directory / "truth.json"
-        with _atomic(path) as tmp:
+        with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(meta, indent=2) + "\n")
         return path
 
