@@ -84,8 +84,8 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{plugin['name']}  ({plugin['distribution']} {plugin['version']})")
         for det in plugin["detectors"]:
             stages = ", ".join(det["stages"]) or "(no stages yet)"
-            click.echo(f"  {det['name']:<15} {det['instrument']}/{det['detector']:<8} "
-                       f"stages: {stages}")
+            where = f"{det['instrument']}/{det['detector']}"
+            click.echo(f"  {det['name']:<15} {where:<15} stages: {stages}")
     for broken in report["broken"]:
         click.echo(f"BROKEN {broken['name']} ({broken['distribution']}): {broken['error']}")
 
