@@ -245,12 +245,12 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
                   hits[0], spill_ok[0])
     for it in range(1, len(sigmas)):
         cur, nxt = (it - 1) % 2, it % 2
-        _k.next_pass(stack, hits[cur], spill_ok[cur], excluded, dys, dxs, square, sky, efac, rn2, gains,
-                     scale, params.fillval, sigmas[it] ** 2, psig2, ave, avevar, masks, sumvar,
-                     efacsum, rejected_all, hits[nxt], spill_ok[nxt])
+        _k.next_pass(stack, hits[cur], spill_ok[cur], excluded, dys, dxs, square, sky, efac,
+                     rn2, gains, scale, params.fillval, sigmas[it] ** 2, psig2, ave, avevar,
+                     masks, sumvar, efacsum, rejected_all, hits[nxt], spill_ok[nxt])
     cur = (len(sigmas) - 1) % 2
-    _k.last_pass(stack, hits[cur], spill_ok[cur], excluded, dys, dxs, square, sky, efac, rn2, gains,
-                 scale, params.fillval, ave, masks, sumvar, efacsum, rejected_all)
+    _k.last_pass(stack, hits[cur], spill_ok[cur], excluded, dys, dxs, square, sky, efac, rn2,
+                 gains, scale, params.fillval, ave, masks, sumvar, efacsum, rejected_all)
     del hits, spill_ok, excluded
 
     used = efacsum > 0
