@@ -25,7 +25,6 @@ from .images import Exposure, ImSet, Product
 
 __all__ = [
     "read_exposure",
-    "read_header",
     "read_headers",
     "write_atomic",
     "atomic_path",
@@ -65,16 +64,6 @@ def _raise_on_truncation(path: Path, caught: Iterable[warnings.WarningMessage]) 
         text = str(w.message).lower()
         if any(h in text for h in _TRUNCATION_HINTS):
             raise InputError(path, f"FITS file is truncated or corrupt ({w.message})")
-
-
-def read_header(path: str | Path, ext: int | str | tuple = 0) -> fits.Header:
-    """Return a copy of one header, with errors that name the file."""
-    path = Path(path)
-    with _opened(path) as hdul:
-        try:
-            return hdul[ext].header.copy()
-        except (KeyError, IndexError):
-            raise InputError(path, f"has no extension {ext!r}") from None
 
 
 def read_headers(path: str | Path) -> tuple[fits.Header, list[fits.Header]]:

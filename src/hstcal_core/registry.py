@@ -298,10 +298,6 @@ class Registry:
     def detector(self, name: str) -> Detector:
         return self.entry(name).detector
 
-    def stage_support(self) -> dict[str, list[str]]:
-        """``{detector: [stage, ...]}`` for every registered detector."""
-        return {n: sorted(e.stages) for n, e in self.detectors.items()}
-
 
 def _dist_name(ep: md.EntryPoint) -> str:
     dist = getattr(ep, "dist", None)

@@ -44,6 +44,8 @@ __all__ = [
     "run_stage",
     "load_inputs",
     "check_same_mode",
+    "check_detector",
+    "check_header_detector",
     "check_frame",
     "write_reffile",
 ]
@@ -186,14 +188,18 @@ def load_inputs(ctx: StageContext, paths: Sequence[Path] | None = None,
     return exposures
 
 
-def check_detector(exposure: Exposure, detector: Detector) -> None:
-    """Raise :class:`InputError` unless INSTRUME/DETECTOR match ``detector``."""
-    inst = str(exposure.primary.get("INSTRUME", "")).strip().upper()
-    det = str(exposure.primary.get("DETECTOR", "")).strip().upper()
+def check_header_detector(path: Path, primary, detector: Detector) -> None:
+    """Raise :class:`InputError` naming ``path`` unless INSTRUME/DETECTOR match ``detector``."""
+    inst = str(primary.get("INSTRUME", "")).strip().upper()
+    det = str(primary.get("DETECTOR", "")).strip().upper()
     if inst != detector.instrument.upper() or det != detector.detector.upper():
-        raise InputError(exposure.path,
-                         f"is INSTRUME={inst or '?'} DETECTOR={det or '?'}, not "
-                         f"{detector.instrument}/{detector.detector} ({detector.name})")
+        raise InputError(path, f"is INSTRUME={inst or '?'} DETECTOR={det or '?'}, not "
+                               f"{detector.instrument}/{detector.detector} ({detector.name})")
+
+
+def check_detector(exposure: Exposure, detector: Detector) -> None:
+    """Raise :class:`InputError` unless the exposure's INSTRUME/DETECTOR match ``detector``."""
+    check_header_detector(exposure.path, exposure.primary, detector)
 
 
 def check_frame(exposure: Exposure, detector: Detector, frame: str) -> None:

@@ -25,7 +25,14 @@ from pathlib import Path
 from ..errors import ConfigError, HstcalError, InputError
 from ..fitsio import atomic_path, read_exposure, read_headers
 from ..images import Exposure
-from ..stages import ReffileInputs, StageResult, check_frame, check_same_mode, write_reffile
+from ..stages import (
+    ReffileInputs,
+    StageResult,
+    check_frame,
+    check_header_detector,
+    check_same_mode,
+    write_reffile,
+)
 from .anneal import AnnealPeriod, Week, find_period, read_anneal_table, split_period
 from .headers import useafter
 
@@ -59,11 +66,7 @@ def mode_label(mode: Mode) -> str:
 def describe_frame(path: Path, detector) -> Frame:
     """Read headers only and classify one input (raises InputError with the reason)."""
     primary, sci = read_headers(path)
-    inst = str(primary.get("INSTRUME", "")).strip().upper()
-    det = str(primary.get("DETECTOR", "")).strip().upper()
-    if inst != detector.instrument.upper() or det != detector.detector.upper():
-        raise InputError(path, f"is INSTRUME={inst or '?'} DETECTOR={det or '?'}, not "
-                               f"{detector.instrument}/{detector.detector}")
+    check_header_detector(path, primary, detector)
     keyword = str(detector.extra.get("frame_keyword", "TARGNAME"))
     kind = str(primary.get(keyword, "")).strip().upper()
     try:

@@ -30,6 +30,7 @@ from hstcal_core.errors import ConfigError, InputError
 from hstcal_core.fitsio import read_exposure
 from hstcal_core.images import Exposure, ImSet
 from hstcal_core.options import Options
+from hstcal_core.stages import check_detector
 
 from .geometry import overscan_regions
 
@@ -68,11 +69,7 @@ def _load_bias(value: str, exposure: Exposure, detector: Detector) -> Exposure:
     if not path.exists():
         raise InputError(path, "superbias (BIASFILE) does not exist")
     bias = _cached_reference(str(path.resolve()), path.stat().st_mtime)
-    inst = str(bias.primary.get("INSTRUME", "")).strip().upper()
-    det = str(bias.primary.get("DETECTOR", "")).strip().upper()
-    if inst != detector.instrument or det != detector.detector:
-        raise InputError(path, f"superbias is INSTRUME={inst} DETECTOR={det}, not "
-                               f"{detector.instrument}/{detector.detector}")
+    check_detector(bias, detector)
     for key in ("CCDGAIN", "BINAXIS1", "BINAXIS2"):
         want, have = exposure.key(key), bias.key(key)
         if have is not None and want is not None and int(have) not in (-1, int(want)):
