@@ -83,6 +83,10 @@ class Detector:
         ``{bit: meaning}`` of the DQ array.
     area_cm2 : float or None
         Sensitive area used by the cosmic-ray census; defaults to pixels × pitch².
+    inactive : tuple of (str, str or None)
+        Date windows ``(first day, first day back)`` (ISO dates, end exclusive; None:
+        never back) when the detector took no data: failures, safe mode, retirement.
+        Campaigns skip them.
     extra : dict
         Plugin-specific constants (overscan geometry, reference temperatures, ...).
     """
@@ -101,6 +105,7 @@ class Detector:
     dq_flags: Mapping[int, str] = field(default_factory=lambda: dict(DQ_STANDARD_HST))
     area_cm2: float | None = None
     description: str = ""
+    inactive: tuple[tuple[str, str | None], ...] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -172,4 +177,5 @@ class Detector:
             "readout_time_s": self.readout_time_s,
             "saturation_dn": {str(k): v for k, v in self.saturation_dn.items()},
             "description": self.description,
+            "inactive": [list(w) for w in self.inactive],
         }

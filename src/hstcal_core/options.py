@@ -184,6 +184,10 @@ class Options(Mapping):
     def __repr__(self) -> str:
         return f"Options({self._values!r})"
 
+    def __reduce__(self):
+        # Options travel to worker processes; __setattr__ is blocked, so rebuild by __init__.
+        return (Options, (self._values, self._sources))
+
     def source(self, name: str) -> str:
         return self._sources.get(name, "api")
 

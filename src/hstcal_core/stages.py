@@ -127,6 +127,13 @@ class Stage:
     run: Callable[[StageContext], StageResult]
     params: tuple[Param, ...] = ()
     needs_out: str = "file"  # "file", "dir" or "none"
+    # Campaigns: what to ask the archive for (``query`` hook purposes), and optionally
+    # how to split one chunk into tasks for many workers (see :mod:`hstcal_core.tasks`):
+    # ``plan(ctx) -> list[Task]``; ``finish(ctx, outputs) -> StageResult`` runs in the
+    # driver after every task of the chunk is done (it may write under ``ctx.out``).
+    purposes: tuple[str, ...] = ()
+    plan: Callable[[StageContext], list] | None = None
+    finish: Callable[[StageContext, Mapping], StageResult] | None = None
 
 
 # --------------------------------------------------------------------------- parameters
