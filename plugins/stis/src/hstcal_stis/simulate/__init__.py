@@ -17,13 +17,14 @@ from .detector_model import DETECTOR_SEED
 from .dispatch import simulate
 from .frames import simulate_stis_ccd
 from .layout import BINNINGS, parse_binning
-from .month import simulate_anneal_month
+from .month import simulate_anneal_month, simulate_anneal_months
 from .truth import MonthTruth, SimTruth, load_truth
 
 __all__ = [
     "simulate",
     "simulate_stis_ccd",
     "simulate_anneal_month",
+    "simulate_anneal_months",
     "SimTruth",
     "MonthTruth",
     "load_truth",

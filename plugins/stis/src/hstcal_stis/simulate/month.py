@@ -147,3 +147,44 @@ def simulate_anneal_month(
     log.info("simulated anneal month %.3f–%.3f: %d files in %s", start, end, len(month.files),
              out_dir)
     return month
+
+
+def simulate_anneal_months(
+    out_dir: str | os.PathLike,
+    *,
+    months: int = 3,
+    seed: int = 0,
+    start_mjd: float = 55600.0,
+    days: float = 28.3,
+    neighbour_days: float = 28.0,
+    **kwargs: Any,
+) -> list[MonthTruth]:
+    """Consecutive anneal months (``month_01/``, ``month_02/``, ...) and one anneal table.
+
+    Each month is :func:`simulate_anneal_month` (``kwargs`` go to it, e.g.
+    ``bias_files_per_week=1``) with its own seed; ``out_dir/anneal_table.yml`` lists
+    them all (indices 1..months) between two neighbouring months, as a campaign over
+    a local archive of several months needs.
+
+    Returns
+    -------
+    list of MonthTruth
+    """
+    months = _check_int("months", months, 1, 240)
+    days = _check_float("days", days, low=8.0)
+    out_dir = Path(out_dir)
+    truths = []
+    for k in range(months):
+        truths.append(simulate_anneal_month(
+            out_dir / f"month_{k + 1:02d}", seed=seed * 1000 + k, start_mjd=start_mjd + k * days,
+            days=days, neighbour_days=neighbour_days, **kwargs))
+    table = [{"index": 0, "start": _whole_second(truths[0].start_mjd - neighbour_days),
+              "end": _whole_second(truths[0].start_mjd), "darks": []}]
+    for k, truth in enumerate(truths, start=1):
+        own = yaml.safe_load(Path(truth.anneal_table).read_text())[1]
+        table.append({**own, "index": k})
+    table.append({"index": months + 1, "start": _whole_second(truths[-1].end_mjd),
+                  "end": _whole_second(truths[-1].end_mjd + neighbour_days), "darks": []})
+    with atomic_path(out_dir / "anneal_table.yml") as tmp:
+        tmp.write_text(yaml.safe_dump(table, default_flow_style=False, sort_keys=True))
+    return truths
