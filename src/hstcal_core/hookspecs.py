@@ -32,9 +32,16 @@ def query(detector, criteria):
     """Describe what to fetch from an archive for a detector and a purpose.
 
     :param detector: the :class:`~hstcal_core.detectors.Detector` asked about.
-    :param criteria: a mapping with at least ``purpose`` (``"bias"``, ``"dark"``,
-        ``"timetag"``, ...) and optional ``start``/``end`` MJD.
-    :return: a mapping of archive query criteria and product filters.
+    :param criteria: a mapping with the required ``purpose`` (``"bias"``, ``"dark"``,
+        ``"crdark"``, ``"timetag"``, ...) and optional overrides of the plugin's
+        defaults: ``proposals`` (proposal IDs), ``exptime`` (``[lo, hi]`` seconds),
+        ``target_name`` (name patterns) and ``file_types`` (product subgroups, the
+        primary first).
+    :return: a :class:`~hstcal_core.archive.base.QueryCriteria` in MAST's vocabulary,
+        with every given override applied.  A plugin that serves the detector but not
+        the purpose raises :class:`~hstcal_core.errors.ConfigError` naming the
+        detector, the purpose asked and the purposes supported (so does an unknown
+        key); :func:`~hstcal_core.archive.base.criteria_for` does both from a table.
 
     Stops at the first non-None result; return None for detectors this plugin does not serve.
     """

@@ -134,3 +134,90 @@ class Archive(Protocol):
     def query(self, criteria: QueryCriteria) -> list[Dataset]: ...
 
     def fetch(self, dataset: Dataset, scratch: Path) -> dict[str, Path]: ...
+
+
+# --------------------------------------------------------------------------- plugin helper
+# Imported here rather than at the top: this helper was appended to the module.
+from ..errors import ConfigError  # noqa: E402
+
+#: The keys a ``query`` hook's ``criteria`` may hold besides ``purpose``; each replaces
+#: the plugin's default for that field.
+CRITERIA_OVERRIDES = ("proposals", "exptime", "target_name", "file_types")
+
+
+def criteria_for(detector, criteria: Mapping, table: Mapping[str, Mapping]) -> QueryCriteria:
+    """Answer the ``query`` hook from a plugin's table of purposes.
+
+    Parameters
+    ----------
+    detector : Detector
+        The detector asked about; its ``name`` goes into the answer.
+    criteria : mapping
+        What the caller passed to the hook: ``purpose`` (required) and the optional
+        overrides ``proposals`` (proposal IDs), ``exptime`` (``[lo, hi]`` seconds),
+        ``target_name`` (name patterns) and ``file_types`` (product subgroups, the
+        primary first).  A given override replaces the table's default; an absent or
+        None one keeps it.
+    table : mapping
+        ``{purpose: {field: value}}`` with the :class:`QueryCriteria` fields other than
+        ``detector`` and ``purpose`` (at least ``instrument_name`` and ``file_types``).
+
+    Returns
+    -------
+    QueryCriteria
+
+    Raises
+    ------
+    ConfigError
+        When ``purpose`` is missing or not in ``table`` (the message names the
+        detector, the purpose asked and the purposes supported), when ``criteria``
+        holds an unknown key, or when an override is malformed.
+    """
+    name = getattr(detector, "name", str(detector))
+    supported = ", ".join(sorted(table)) or "none"
+    where = f"query criteria for detector {name}"
+    purpose = criteria.get("purpose")
+    if not purpose or not isinstance(purpose, str):
+        raise ConfigError(f"{where}: 'purpose' must name one purpose, got {purpose!r} "
+                          f"(supported purposes: {supported})")
+    unknown = sorted(set(criteria) - {"purpose", *CRITERIA_OVERRIDES})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: "
+                          f"{['purpose', *CRITERIA_OVERRIDES]}")
+    if purpose not in table:
+        raise ConfigError(f"detector {name} has no archive purpose '{purpose}' "
+                          f"(supported purposes: {supported})")
+    fields = dict(table[purpose])
+    fields["header"] = dict(fields.get("header", {}))  # never share the table's dict
+    for key in CRITERIA_OVERRIDES:
+        value = criteria.get(key)
+        if value is not None:
+            fields[key] = _override(where, key, value)
+    return QueryCriteria(detector=name, purpose=purpose, **fields)
+
+
+def _override(where: str, key: str, value) -> tuple:
+    """One validated override value, as the tuple :class:`QueryCriteria` holds."""
+    if key == "exptime":
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: exptime must be [lo, hi] in seconds, "
+                              f"got {value!r}") from None
+        if lo > hi:
+            raise ConfigError(f"{where}: exptime [{lo:g}, {hi:g}] has lo > hi")
+        return (lo, hi)
+    items = (value,) if isinstance(value, (str, int)) else value
+    try:
+        items = tuple(str(v).strip() for v in items)
+    except TypeError:
+        raise ConfigError(f"{where}: {key} must be a list, got {value!r}") from None
+    if key == "file_types":
+        if not items or not all(items):
+            raise ConfigError(f"{where}: file_types must list at least one product "
+                              f"subgroup (the first is the primary file), got {value!r}")
+        return tuple(v.upper() for v in items)
+    return items
+
+
+__all__ += ["criteria_for", "CRITERIA_OVERRIDES"]

@@ -26,6 +26,14 @@ Sources
 Area check: 4096·4096·(15 µm)² = 37.749 cm² and 1024·1024·(21 µm)² = 4.624 cm², so
 both census areas equal pixel count × pitch² (tests assert this within 1 %).
 
+Inactive windows (``Detector.inactive``): both channels from launch (1990-04-24) to
+the installation of ACS on SM3B EVA 4 (2002-03-07, STS-109) and from the Side-2
+electronics failure of 2007-01-27 (HSTcosmicrays ``download.py`` inactive range, the
+HRC ``date_range`` end); WFC came back with the SM4 EVA 3 repair (2009-05-16, STS-125
+status report 11), HRC never did.  The SBC is not registered by this plugin.  Short
+suspensions (e.g. 2009-06-24 to 07-06 during SMOV, NASA HST status report of 2009-07-13)
+are not listed.
+
 Not verified here: the post-SM4 per-amplifier CCDTAB values at GAIN=2.0 (the gain-2
 row below is the nominal gain with the handbook's +0.28 e⁻ read-noise offset), the
 full-frame readout times (taken as twice the census padding), and the WFC raw chip
@@ -38,6 +46,10 @@ from hstcal_core import Amplifier, Detector
 from hstcal_core.detectors import DQ_STANDARD_HST
 
 __all__ = ["ACS_DQ", "ACS_WFC", "ACS_HRC", "DETECTORS"]
+
+# First day inactive, first day back (UTC dates, end exclusive); see the docstring.
+_BEFORE_ACS = ("1990-04-24", "2002-03-07")  # HST launch to ACS installation, SM3B EVA 4
+_SIDE2_FAILURE = "2007-01-27"  # HSTcosmicrays download.py inactive range (ACS)
 
 # acsdq.h plus the ACS DQ flag page; every bit is restated so that no STIS meaning
 # from DQ_STANDARD_HST survives where calacs means something else.
@@ -92,6 +104,8 @@ ACS_WFC = Detector(
     dq_flags=ACS_DQ,
     area_cm2=37.748,  # HSTcosmicrays detector_size; = 4096^2 x (15 um)^2
     description="ACS Wide Field Channel: two 2048x4096 SITe CCDs, 15 um pixels, amps A-D",
+    # Repaired on SM4 EVA 3 (2009-05-16); HSTcosmicrays rounds the end to 2009-05-01.
+    inactive=(_BEFORE_ACS, (_SIDE2_FAILURE, "2009-05-16")),
     extra={
         "frame_keyword": "TARGNAME",
         "mode_keywords": ("CCDAMP", "CCDGAIN"),
@@ -128,6 +142,7 @@ ACS_HRC = Detector(
     dq_flags=ACS_DQ,
     area_cm2=4.624,  # HSTcosmicrays detector_size; = 1024^2 x (21 um)^2
     description="ACS High Resolution Channel: SITe 1024x1024 CCD (STIS flight spare), amp C",
+    inactive=(_BEFORE_ACS, (_SIDE2_FAILURE, None)),  # not recovered by the SM4 repair
     extra={
         "frame_keyword": "TARGNAME",
         "mode_keywords": ("CCDAMP", "CCDGAIN"),

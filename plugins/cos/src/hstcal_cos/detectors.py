@@ -27,6 +27,10 @@ Area finding: the digitized format is larger than the photocathode.  Two segment
 mismatch with pixel count × pitch² is asserted in the tests.  NUV: 1024² × (25 µm)²
 = 6.554 cm² = 25.6 mm × 25.6 mm, consistent.
 
+Inactive windows (``Detector.inactive``): from launch (1990-04-24) until COS was
+installed on SM4 EVA 3 (2009-05-16, STS-125 status report 11).  Short safe-mode
+suspensions are not listed.
+
 Not verified here: the TIME-TAG time resolution of 32 ms (COS IHB, TIME-TAG mode)
 and the FUV plate scale beyond "~0.1″".
 """
@@ -36,7 +40,12 @@ from __future__ import annotations
 from hstcal_core import Amplifier, Detector
 from hstcal_core.detectors import DQ_STANDARD_HST
 
-__all__ = ["COS_DQ", "COS_FUV", "COS_NUV", "DETECTORS"]
+__all__ = ["COS_DQ", "COS_FUV", "COS_NUV", "DETECTORS", "COS_INACTIVE"]
+
+# First day inactive, first day back (UTC dates, end exclusive).
+COS_INACTIVE = (
+    ("1990-04-24", "2009-05-16"),  # HST launch (STS-31) to installation on SM4 EVA 3 (STS-125)
+)
 
 # calcosparam.py DQ_* constants.  COS meanings share almost nothing with the CCD
 # pipelines, so every bit is restated.
@@ -77,6 +86,7 @@ COS_FUV = Detector(
     dq_flags=COS_DQ,
     area_cm2=2 * _SEGMENT_AREA_CM2,  # sensitive area, not the digitized format
     description="COS FUV cross-delay-line detector, two segments (FUVA, FUVB), photon counting",
+    inactive=COS_INACTIVE,
     extra={
         "timetag": True,
         "time_resolution_s": 0.032,
@@ -88,6 +98,9 @@ COS_FUV = Detector(
         "digitized_area_cm2": 2 * 16384 * 1024 * 6e-4 * 24e-4,
         "dead_time_s": 7.4e-6,
         "global_count_rate_limit": 60000.0,
+        # Products a TIME-TAG stage may use when present; the query does not require them
+        # (hstcal_cos.query): segment B may be off, raw event lists allow recalibration.
+        "optional_file_types": {"timetag": ("CORRTAG_B", "RAWTAG_A", "RAWTAG_B")},
     },
 )
 
@@ -104,6 +117,7 @@ COS_NUV = Detector(
     readout_time_s=0.0,
     dq_flags=COS_DQ,
     description="COS NUV MAMA (Cs2Te, STIS NUV flight spare), photon counting",
+    inactive=COS_INACTIVE,
     extra={
         "timetag": True,
         "time_resolution_s": 0.032,
@@ -111,6 +125,7 @@ COS_NUV = Detector(
         "dead_time_s": 280e-9,
         "global_count_rate_limit": 770000.0,
         "stripes": 3,  # calcos NUV_SPECTRA
+        "optional_file_types": {"timetag": ("RAWTAG",)},  # see hstcal_cos.query
     },
 )
 

@@ -3,7 +3,8 @@
 It registers one new detector, ``example_cam`` (see :mod:`hstcal_example.detectors`),
 says it supports the ``crreject`` stage, and implements the one hook that stage
 needs from it: ``calibrate``, which subtracts a constant bias level read from the
-header.  The combination itself comes from the core's generic ``reject_crs``.
+header.  The combination itself comes from the core's generic ``reject_crs``.  It also
+answers ``query``, which tells a campaign what to fetch from an archive.
 
 The module is found through the entry point in ``pyproject.toml``::
 
@@ -19,17 +20,48 @@ import numpy as np
 
 # Plugins import hookimpl (and everything else) from hstcal_core, never from pluggy.
 from hstcal_core import Detector, Exposure, InputError, Options, hookimpl
+from hstcal_core.archive.base import QueryCriteria, criteria_for
 from hstcal_core.registry import Registrar
 
 from .detectors import DETECTORS, EXAMPLE_CAM
 
-__all__ = ["DETECTORS", "EXAMPLE_CAM", "register_detectors", "calibrate"]
+__all__ = ["DETECTORS", "EXAMPLE_CAM", "QUERY_TABLE", "register_detectors", "query",
+           "calibrate"]
+
+# What each purpose fetches (made up, like the detector), in MAST's vocabulary: the
+# QueryCriteria fields other than detector and purpose.  A real plugin cites its sources.
+QUERY_TABLE = {
+    "bias": dict(intent="calibration", instrument_name=("EXAMPLE/CAM",),
+                 target_name=("BIAS",), exptime=(0.0, 0.0), file_types=("RAW",)),
+    "dark": dict(intent="calibration", instrument_name=("EXAMPLE/CAM",),
+                 target_name=("DARK",), exptime=(1.0, 3600.0), file_types=("RAW", "SPT")),
+}
 
 
 @hookimpl
 def register_detectors(register: Registrar) -> None:
     """Tell hstcal which detectors this plugin serves and which stages they support."""
-    register.detector(EXAMPLE_CAM, stages=("crreject",))
+    register.detector(EXAMPLE_CAM, stages=("crreject",), simulator=_simulator)
+
+
+def _simulator(out_dir, **kwargs):
+    """``hstcal simulate --instrument example_cam``: darks with known cosmic rays."""
+    from .simulate import simulate
+
+    return simulate(out_dir, **kwargs)
+
+
+@hookimpl
+def query(detector: Detector, criteria) -> QueryCriteria | None:
+    """What to fetch from an archive for ``criteria["purpose"]``.
+
+    ``criteria_for`` applies the caller's overrides (``proposals``, ``exptime``,
+    ``target_name``, ``file_types``) to the table's defaults, and raises ``ConfigError``
+    naming the detector and the supported purposes for a purpose not in the table.
+    """
+    if detector.name != EXAMPLE_CAM.name:
+        return None
+    return criteria_for(detector, criteria, QUERY_TABLE)
 
 
 @hookimpl

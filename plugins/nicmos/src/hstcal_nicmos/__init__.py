@@ -3,7 +3,8 @@
 The detector constants live in :mod:`hstcal_nicmos.detectors`.  Stages are added in
 later work; until then the detectors are registered with no stages, and asking
 for one raises :class:`hstcal_core.StageNotSupportedError` naming this
-distribution (hstcal-nicmos).
+distribution (hstcal-nicmos).  What each detector asks the archive for (the ``query``
+hook) is the table in :mod:`hstcal_nicmos.query`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from hstcal_core import hookimpl
 from hstcal_core.registry import Registrar
 
 from .detectors import DETECTORS
+from .query import query
 
-__all__ = ["DETECTORS", "register_detectors"]
+__all__ = ["DETECTORS", "register_detectors", "query"]
 
 
 @hookimpl

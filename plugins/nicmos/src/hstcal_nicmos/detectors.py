@@ -26,6 +26,17 @@ Sources
 Area: 256·256·(40 µm)² = 1.049 cm² per camera.  HSTcosmicrays lists NICMOS but gives
 no ``detector_size``, so the geometric area is used (no census value to compare).
 
+Inactive windows (``Detector.inactive``, all three cameras):
+
+* launch (1990-04-24) to installation on SM2 EVA 1 (1997-02-14, STS-82);
+* end of cryogen: exhausted 1999-01-03, the warm-up monitoring ran until 1999-01-11
+  (STScI "NICMOS End Of Cryogen" page), until the NICMOS Cooling System was installed
+  on SM3B EVA 5 (2002-03-08, STS-109; science resumed in June 2002);
+* NCS down from 2008-09-10 (NASA HST status report of 2009-08-05) until the detector
+  electronics were enabled again on 2009-09-15 (STAN 43);
+* from 2009-10-23, after the last NICMOS data (HSTcosmicrays' NICMOS ``date_range`` ends
+  on 2009-10-22; SMOV ran "through October", STAN 43); not offered since Cycle 18.
+
 Not verified here: the full-array read time of 0.203 s (the shortest MULTIACCUM
 sample spacing, NICMOS IHB §8) and the plate scales to better than 2 digits.
 """
@@ -35,7 +46,16 @@ from __future__ import annotations
 from hstcal_core import Amplifier, Detector
 from hstcal_core.detectors import DQ_STANDARD_HST
 
-__all__ = ["NICMOS_DQ", "NICMOS_NIC1", "NICMOS_NIC2", "NICMOS_NIC3", "DETECTORS"]
+__all__ = ["NICMOS_DQ", "NICMOS_NIC1", "NICMOS_NIC2", "NICMOS_NIC3", "DETECTORS",
+           "NICMOS_INACTIVE"]
+
+# First day inactive, first day back (UTC dates, end exclusive); sources in the docstring.
+NICMOS_INACTIVE = (
+    ("1990-04-24", "1997-02-14"),  # HST launch to installation (SM2 EVA 1)
+    ("1999-01-12", "2002-03-08"),  # end of cryogen to the NCS (SM3B EVA 5)
+    ("2008-09-10", "2009-09-15"),  # NCS restart failures to the post-SM4 recovery
+    ("2009-10-23", None),  # after the last data (HSTcosmicrays date_range)
+)
 
 # calnica NQUAL01..NQUAL16 keyword comments, in bit order.
 NICMOS_DQ: dict[int, str] = {
@@ -84,6 +104,7 @@ def _camera(camera: int) -> Detector:
         saturation_dn={gain: saturation},
         dq_flags=NICMOS_DQ,
         description=f"NICMOS camera {camera} (NIC{camera}): 256x256 HgCdTe, 40 um pixels",
+        inactive=NICMOS_INACTIVE,
         extra={
             "detector_keyword": "CAMERA",
             "camera": camera,

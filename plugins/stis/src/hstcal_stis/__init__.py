@@ -2,7 +2,8 @@
 
 Registers ``stis_ccd`` (stages calibrate, crreject, basebias, refbias, weekbias,
 basedark, weekdark, anneal), ``stis_fuv_mama`` and ``stis_nuv_mama`` (stages come
-with the TIME-TAG work).
+with the TIME-TAG work).  What each detector asks the archive for (the ``query`` hook)
+is the table in :mod:`hstcal_stis.query`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from hstcal_core.options import as_bool, as_float_list, as_int_pair, as_optional
 
 from .ccd import calibrate_ccd, resolve_reference_path
 from .detectors import STIS_CCD, STIS_FUV_MAMA, STIS_NUV_MAMA
+from .query import query
 from .reffiles import BIAS_KINDS, DARK_KINDS, PERIOD_MODES, build_reffile_stis
 
-__all__ = ["STIS_CCD", "STIS_FUV_MAMA", "STIS_NUV_MAMA", "register_detectors", "calibrate",
-           "reject_crs", "build_reffile"]
+__all__ = ["STIS_CCD", "STIS_FUV_MAMA", "STIS_NUV_MAMA", "register_detectors", "query",
+           "calibrate", "reject_crs", "build_reffile"]
 
 # refstis pipeline.py: imsets needed in one week for a refbias rather than a weekbias,
 # by (gain, BINAXIS1, BINAXIS2).

@@ -5,6 +5,11 @@ Sources: STIS Instrument Handbook (IHB) §7.2 Table 7.1 (CCD: 1024×1024 illumin
 1024×1024, 25 µm, 0.0246″/px); CCDTAB values for amplifier D (ATODGAIN 1.000 and
 4.016 e⁻/DN; read noise 6.2 e⁻ at gain 1 per IHB Table 7.1, 7.7 e⁻ at gain 4);
 stisdq.h for DQ bits; hstcal stissizes.h for the overscan geometry.
+
+Inactive windows (``Detector.inactive``, all three detectors): before installation
+(launch 1990-04-24 to SM2 EVA 1, 1997-02-14) and the Side-2 power-supply failure
+(2004-08-03, STIS DHB §1.4) until the SM4 EVA 4 repair (2009-05-17).  The switch to
+Side-2 after the Side-1 failure of May 2001 is not listed: STIS IHB §2.1 gives no days.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from hstcal_core import Amplifier, Detector
 from hstcal_core.detectors import DQ_STANDARD_HST
 
-__all__ = ["STIS_CCD", "STIS_FUV_MAMA", "STIS_NUV_MAMA", "DETECTORS"]
+__all__ = ["STIS_CCD", "STIS_FUV_MAMA", "STIS_NUV_MAMA", "DETECTORS", "STIS_INACTIVE"]
 
 # stisdq.h
 STIS_DQ = {
@@ -32,6 +37,14 @@ STIS_DQ = {
     8192: "rejected during image combination",
     16384: "not CTI corrected",
 }
+
+# First day inactive, first day back (UTC dates, end exclusive).
+STIS_INACTIVE = (
+    ("1990-04-24", "1997-02-14"),  # HST launch (STS-31) to installation on SM2 EVA 1 (STS-82)
+    # Side-2 LVPS failure, STIS DHB §1.4; repaired on SM4 EVA 4 (STS-125), GSFC STIS repair page.
+    # HSTcosmicrays download.py rounds the end to 2009-05-01.
+    ("2004-08-03", "2009-05-17"),
+)
 
 # Nominal bias levels (DN) seen in the overscan of real amp-D frames at CCDOFFST=3
 # (o56502010_raw: 1124 DN at gain 1); used only when a frame has no overscan.
@@ -56,6 +69,7 @@ STIS_CCD = Detector(
     saturation_dn={1: 33000.0, 4: 65535.0},  # IHB: 33,000 e- at gain 1; 16-bit ADC at gain 4
     dq_flags=STIS_DQ,
     description="STIS SITe CCD, 1024x1024, 21 um pixels, amp D for science",
+    inactive=STIS_INACTIVE,
     extra={
         "frame_keyword": "TARGNAME",
         "mode_keywords": ("CCDAMP", "CCDGAIN", "BINAXIS1", "BINAXIS2"),
@@ -87,6 +101,7 @@ STIS_FUV_MAMA = Detector(
     readout_time_s=0.0,
     dq_flags=_MAMA_DQ,
     description="STIS FUV-MAMA (CsI photocathode), photon counting, TIME-TAG capable",
+    inactive=STIS_INACTIVE,
     extra={"timetag": True, "time_resolution_s": 125e-6},
 )
 
@@ -103,6 +118,7 @@ STIS_NUV_MAMA = Detector(
     readout_time_s=0.0,
     dq_flags=_MAMA_DQ,
     description="STIS NUV-MAMA (Cs2Te photocathode), photon counting, TIME-TAG capable",
+    inactive=STIS_INACTIVE,
     extra={"timetag": True, "time_resolution_s": 125e-6},
 )
 

@@ -25,6 +25,10 @@ Sources
 Area check: 4102·4096·(15 µm)² = 37.804 cm² and 1014·1014·(18 µm)² = 3.331 cm², so
 both census areas equal pixel count × pitch² (tests assert this within 1 %).
 
+Inactive windows (``Detector.inactive``): from launch (1990-04-24) until WFC3 was
+installed on SM4 EVA 1 (2009-05-14, STS-125); HSTcosmicrays starts both channels at
+2009-05-01.  Short safe-mode suspensions are not listed.
+
 Not verified here: the UVIS full-frame readout time (taken as twice the census
 padding) and the plate scales (0.0395″ UVIS, 0.13″ IR, the handbook's round values).
 """
@@ -34,7 +38,12 @@ from __future__ import annotations
 from hstcal_core import Amplifier, Detector
 from hstcal_core.detectors import DQ_STANDARD_HST
 
-__all__ = ["WFC3_UVIS_DQ", "WFC3_IR_DQ", "WFC3_UVIS", "WFC3_IR", "DETECTORS"]
+__all__ = ["WFC3_UVIS_DQ", "WFC3_IR_DQ", "WFC3_UVIS", "WFC3_IR", "DETECTORS", "WFC3_INACTIVE"]
+
+# First day inactive, first day back (UTC dates, end exclusive).
+WFC3_INACTIVE = (
+    ("1990-04-24", "2009-05-14"),  # HST launch (STS-31) to installation on SM4 EVA 1 (STS-125)
+)
 
 # wf3dq.h, UVIS meanings.
 WFC3_UVIS_DQ: dict[int, str] = {
@@ -102,6 +111,7 @@ WFC3_UVIS = Detector(
     dq_flags=WFC3_UVIS_DQ,
     area_cm2=37.804,  # HSTcosmicrays detector_size; = 4102 x 4096 x (15 um)^2
     description="WFC3 UVIS channel: two e2v 2051x4096 CCDs, 15 um pixels, amps A-D",
+    inactive=WFC3_INACTIVE,
     extra={
         "frame_keyword": "TARGNAME",
         "mode_keywords": ("CCDAMP", "CCDGAIN", "BINAXIS1", "BINAXIS2"),
@@ -135,6 +145,7 @@ WFC3_IR = Detector(
     dq_flags=WFC3_IR_DQ,
     area_cm2=3.331,  # HSTcosmicrays detector_size; = 1014^2 x (18 um)^2
     description="WFC3 IR channel: Teledyne 1024x1024 HgCdTe, 18 um pixels, MULTIACCUM",
+    inactive=WFC3_INACTIVE,
     extra={
         "frame_keyword": "TARGNAME",
         "mode_keywords": ("SAMP_SEQ", "NSAMP", "SUBTYPE"),

@@ -30,6 +30,11 @@ together and divides by the summed area.  Registering per chip, the physically r
 area is 1.44 cm² each; the four chips together give 5.76 cm² (a test asserts this).
 A per-chip rate computed with 5.76 cm² would be 4× too low.
 
+Inactive windows (``Detector.inactive``, all four chips): from launch (1990-04-24)
+until WFPC2 was installed on SM1 EVA 3 (1993-12-07 UTC, STS-61), and from its removal
+on SM4 EVA 1 (2009-05-14, STS-125), when WFC3 took its bay; HSTcosmicrays' WFPC2
+``date_range`` is 1994-01-01 to 2009-06-01.
+
 Not verified here: the full-frame readout time (taken as twice the census padding,
 ~60 s; the READTIME tick length is not known to us) and the per-chip full well.
 """
@@ -40,7 +45,13 @@ from hstcal_core import Amplifier, Detector
 from hstcal_core.detectors import DQ_STANDARD_HST
 
 __all__ = ["WFPC2_DQ", "WFPC2_PC", "WFPC2_WF2", "WFPC2_WF3", "WFPC2_WF4", "DETECTORS",
-           "CAMERA_AREA_CM2"]
+           "CAMERA_AREA_CM2", "WFPC2_INACTIVE"]
+
+# First day inactive, first day back (UTC dates, end exclusive).
+WFPC2_INACTIVE = (
+    ("1990-04-24", "1993-12-07"),  # HST launch (STS-31) to installation on SM1 EVA 3 (STS-61)
+    ("2009-05-14", None),  # removed on SM4 EVA 1 (STS-125)
+)
 
 # WFPC2 Data Handbook Table 3.4.  Every bit is restated: WFPC2 meanings differ from
 # the calstis/calacs ones in DQ_STANDARD_HST almost everywhere.
@@ -98,6 +109,7 @@ def _chip(chip: int, scale: float, description: str) -> Detector:
         dq_flags=WFPC2_DQ,
         area_cm2=1.44,  # 800^2 x (15 um)^2 per chip; see the area finding above
         description=description,
+        inactive=WFPC2_INACTIVE,
         extra={
             "chip": chip,
             "chip_keyword": "DETECTOR",
