@@ -13,6 +13,7 @@ __all__ = [
     "UnknownDetectorError",
     "StageNotSupportedError",
     "NoImplementationError",
+    "ArchiveError",
 ]
 
 
@@ -60,3 +61,8 @@ class StageNotSupportedError(HstcalError):
 
 class NoImplementationError(HstcalError):
     """No plugin answered a hook for a detector."""
+
+
+class ArchiveError(HstcalError):
+    """An archive could not answer a query or deliver a file; the message names the file
+    (or the query), the URL and the last problem seen."""
