@@ -1,4 +1,4 @@
-"""Command line: ``hstcal plugins|stages|simulate|run``.
+"""Command line: ``hstcal plugins|stages|simulate|run|archive|campaign``.
 
 Errors hstcal raises on purpose (bad input, bad configuration, unsupported stage)
 are printed as one line naming the file or key, with exit status 2; a stage that
@@ -118,7 +118,9 @@ def simulate(detector, kind, count, seed, out, gain, binning, start_mjd, pairs) 
             kwargs[key] = value
     kwargs.update(_parse_pairs(pairs))
     truth = simulate_detector(detector, out, **kwargs)
-    files = getattr(truth, "files", [])
+    truths = truth if isinstance(truth, list) else [truth]
+    files = [f for t in truths for f in (t.get("files", []) if isinstance(t, dict)
+                                         else getattr(t, "files", []))]
     click.echo(f"wrote {len(files)} file(s) to {out}")
 
 
@@ -166,6 +168,12 @@ def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_tabl
     if result.failures:
         sys.exit(1)
 
+
+from .cli_archive import archive as _archive  # noqa: E402
+from .cli_campaign import campaign as _campaign  # noqa: E402
+
+main.add_command(_archive)
+main.add_command(_campaign)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

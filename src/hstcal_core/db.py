@@ -62,6 +62,9 @@ def connect(url: str | Path, *, create: bool = True) -> sa.Engine:
             metadata.create_all(engine)
     except sa.exc.ArgumentError as exc:
         raise ConfigError(f"database URL {url!r} is not valid: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"database URL {url!r} needs the driver {exc.name!r}; "
+                          f"install it (e.g. pip install psycopg)") from None
     except sa.exc.OperationalError as exc:
         raise ConfigError(f"cannot open database {url}: {exc.orig}") from None
     return engine

@@ -20,6 +20,7 @@ Example::
     detectors:
       stis_ccd:
         stages: [anneal]
+        purposes: [bias, dark]             # default: what the stages declare
         criteria: {proposals: ["10017"]}   # passed to the plugin's query hook
         params: {crsigmas: [6, 5, 4]}      # stage parameters
 
@@ -50,7 +51,7 @@ _TOP_KEYS = {"name", "start", "end", "chunking", "anneal_table", "archive", "dat
              "scratch", "keep_downloads", "executor", "detectors"}
 _ARCHIVE_KEYS = {"kind", "root", "server", "cloud", "retries", "index"}
 _EXECUTOR_KEYS = {"workers", "scheduler", "dask_local"}
-_JOB_KEYS = {"stages", "criteria", "params"}
+_JOB_KEYS = {"stages", "purposes", "criteria", "params"}
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,14 @@ class ExecutorSettings:
 
 @dataclass(frozen=True)
 class DetectorJob:
-    """The stages to run for one detector, the query overrides and stage parameters."""
+    """The stages to run for one detector, the query overrides and stage parameters.
+
+    ``purposes`` (``query`` hook purposes, e.g. ``("dark",)``) replaces the stages' own.
+    """
 
     detector: str
     stages: tuple[str, ...]
+    purposes: tuple[str, ...] = ()
     criteria: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -226,6 +231,8 @@ def campaign_config(data: Mapping[str, Any], *, base: Path | None = None,
             raise ConfigError(f"{origin}: detectors.{det} needs 'stages'")
         jobs.append(DetectorJob(
             detector=str(det), stages=tuple(str(s) for s in stages),
+            purposes=tuple(str(p) for p in ([spec["purposes"]] if isinstance(
+                spec.get("purposes"), str) else spec.get("purposes") or ())),
             criteria=_mapping(spec.get("criteria"), f"detectors.{det}.criteria", origin),
             params=_mapping(spec.get("params"), f"detectors.{det}.params", origin)))
 

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,14 +166,15 @@ class Campaign:
             for name in job.stages:
                 st = stage(name)
                 entry.require_stage(name)
-                if not st.purposes:
-                    raise ConfigError(f"stage '{name}' declares no archive purposes, so a "
-                                      f"campaign cannot find its inputs")
+                purposes = job.purposes or st.purposes
+                if not purposes:
+                    raise ConfigError(f"stage '{name}' declares no archive purposes: give "
+                                      f"detectors.{job.detector}.purposes (e.g. [dark])")
                 if name == "anneal" and cfg.chunking != "anneal":
                     raise ConfigError("stage 'anneal' builds whole anneal months: use "
                                       "'chunking: anneal' (with 'anneal_table')")
                 declared |= {p.name for p in stage_params(st, entry)}
-                for purpose in st.purposes:
+                for purpose in purposes:
                     self._criteria(job.detector, purpose)  # the plugin must answer now
             unknown = sorted(set(job.params) - declared)
             if unknown:
@@ -259,6 +260,7 @@ class Campaign:
         engine = self._connect()
         cfg.out.mkdir(parents=True, exist_ok=True)
         report = CampaignReport()
+        self._run_token = f"{os.getpid()}-{time.time_ns()}"
         with StoreLock(cfg.out, cfg.name, engine):
             state = CampaignState(engine, cfg.name, cfg.fingerprint())
             if state.previous_fingerprint != state.fingerprint:
@@ -306,10 +308,12 @@ class Campaign:
 
     # ------------------------------------------------------------------ driver loop
     def _drive(self, state, archive, executor, todo, report, keep, bar) -> None:
-        prepared: dict[int, _Prepared] = {}
-
-        def feed() -> Iterator[Task]:
-            for row in todo:
+        """Prepare chunks a batch at a time (downloads stay bounded), run their tasks together."""
+        batch = max(2, 2 * executor.workers)
+        for first in range(0, len(todo), batch):
+            prepared: dict[int, _Prepared] = {}
+            tasks: list[Task] = []
+            for row in todo[first:first + batch]:
                 state.mark_running(row.id)
                 try:
                     prep = self._prepare(row, archive)
@@ -320,28 +324,27 @@ class Campaign:
                     self._store(state, prep, report, bar, keep, archive)
                     continue
                 prepared[row.id] = prep
-                bar.add_tasks(len(prep.tasks))
-                yield from prep.tasks
-
-        for done in executor.run(feed()):
-            cid = int(done.task.key.split(":", 1)[0])
-            prep = prepared[cid]
-            if done.error is not None:
-                prep.errors[done.task.key] = done.error
-                log.error("%s: task %s failed: %s", "/".join(prep.row.unit), done.task.key,
-                          done.error)
-            else:
-                prep.outputs[done.task.key] = done.output
-            bar.task_done()
-            if len(prep.outputs) + len(prep.errors) == len(prep.tasks):
-                del prepared[cid]
-                if prep.errors:
-                    shutil.rmtree(prep.staging, ignore_errors=True)
-                    text = "; ".join(f"{k.split(':', 1)[1]}: {type(e).__name__}: {e}"
-                                     for k, e in prep.errors.items())
-                    self._fail(state, prep.row, text, report, bar)
+                tasks.extend(prep.tasks)
+            bar.add_tasks(len(tasks))
+            for done in executor.run(tasks):
+                cid = int(done.task.key.split(":", 1)[0])
+                prep = prepared[cid]
+                if done.error is not None:
+                    prep.errors[done.task.key] = done.error
+                    log.error("%s: task %s failed: %s", "/".join(prep.row.unit), done.task.key,
+                              done.error)
                 else:
-                    self._store(state, prep, report, bar, keep, archive)
+                    prep.outputs[done.task.key] = done.output
+                bar.task_done()
+                if len(prep.outputs) + len(prep.errors) == len(prep.tasks):
+                    del prepared[cid]
+                    if prep.errors:
+                        shutil.rmtree(prep.staging, ignore_errors=True)
+                        text = "; ".join(f"{k.split(':', 1)[1]}: {type(e).__name__}: {e}"
+                                         for k, e in prep.errors.items())
+                        self._fail(state, prep.row, text, report, bar)
+                    else:
+                        self._store(state, prep, report, bar, keep, archive)
 
     def _fail(self, state, row: ChunkRow, error: str, report, bar) -> None:
         unit = "/".join(row.unit)
@@ -359,7 +362,7 @@ class Campaign:
         windows = active_windows(Chunk(row.chunk, row.start_mjd, row.end_mjd),
                                  entry.detector.inactive)
         found: dict[str, tuple[Dataset, QueryCriteria]] = {}
-        for purpose in st.purposes:
+        for purpose in job.purposes or st.purposes:
             criteria = self._criteria(row.detector, purpose)
             for lo, hi in windows:
                 for ds in archive.query(criteria.between(lo, hi)):
@@ -396,7 +399,9 @@ class Campaign:
         log.info("%s: %d exposure(s) to process, %d rejected before processing",
                  "/".join(row.unit), len(inputs), len(outcomes))
 
-        staging = cfg.out / ".staging" / str(row.id)
+        # One staging tree per run: a worker orphaned by a killed driver can only write
+        # into its own run's tree, which no later run ever moves into the stores.
+        staging = cfg.out / ".staging" / self._run_token / str(row.id)
         shutil.rmtree(staging, ignore_errors=True)
         dest = cfg.out / row.detector / row.stage
         params = dict(job.params)
