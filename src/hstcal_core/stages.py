@@ -337,6 +337,18 @@ def _run_anneal(ctx: StageContext) -> StageResult:
     return run_anneal_set(ctx)
 
 
+def _plan_anneal(ctx: StageContext) -> list:
+    from .reffiles.anneal_set import plan_anneal
+
+    return plan_anneal(ctx)
+
+
+def _finish_anneal(ctx: StageContext, outputs: Mapping) -> StageResult:
+    from .reffiles.anneal_set import finish_anneal
+
+    return finish_anneal(ctx, outputs)
+
+
 STAGES: dict[str, Stage] = {}
 
 
@@ -374,7 +386,8 @@ _add(Stage("anneal", "the whole reference-file set of each anneal month in a dir
                     None, "imsets per week needed for a refbias, by 'gain,bin1,bin2'"),
               Param("period_modes", lambda v: None if v is None else as_period_modes(v), None,
                     "period per gain: {1: WK, 4: BIWK} (weekly / bi-weekly)")),
-           needs_out="dir"))
+           needs_out="dir", purposes=("bias", "dark"), plan=_plan_anneal,
+           finish=_finish_anneal))
 
 
 def stage(name: str) -> Stage:

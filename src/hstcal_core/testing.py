@@ -194,6 +194,11 @@ class FakeMast:
         with self._lock:
             self._faults.extend([("fail", int(status))] * n)
 
+    def clear_faults(self) -> None:
+        """Forget the injected faults not yet used (the archive is back)."""
+        with self._lock:
+            self._faults.clear()
+
     def truncate_next(self, n: int = 1) -> None:
         """Announce the full ``Content-Length`` on the next ``n`` downloads (GET) but
         close the connection after half of the bytes."""

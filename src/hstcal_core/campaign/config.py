@@ -12,6 +12,8 @@ Example::
       root: archive/           # local: the directory tree to index
       server: https://mast.stsci.edu   # mast: the MAST server
       cloud: false             # mast: fetch from the public HST copy on AWS
+      retries: 4               # mast: download attempts after the first, with
+      backoff: 2.0             #   doubling waits from this many seconds
     database: campaign.sqlite  # a path (SQLite) or a SQLAlchemy URL (postgresql://...)
     out: products/             # FITS products (and later HDF5 stores)
     scratch: scratch/          # downloads, deleted once their chunk is stored
@@ -49,7 +51,7 @@ __all__ = ["ArchiveSettings", "ExecutorSettings", "DetectorJob", "CampaignConfig
 
 _TOP_KEYS = {"name", "start", "end", "chunking", "anneal_table", "archive", "database", "out",
              "scratch", "keep_downloads", "executor", "detectors"}
-_ARCHIVE_KEYS = {"kind", "root", "server", "cloud", "retries", "index"}
+_ARCHIVE_KEYS = {"kind", "root", "server", "cloud", "retries", "backoff", "index"}
 _EXECUTOR_KEYS = {"workers", "scheduler", "dask_local"}
 _JOB_KEYS = {"stages", "purposes", "criteria", "params"}
 
@@ -63,6 +65,7 @@ class ArchiveSettings:
     server: str = "https://mast.stsci.edu"
     cloud: bool = False
     retries: int = 4
+    backoff: float = 2.0
     index: bool = True
 
 
@@ -140,6 +143,16 @@ def _mapping(value: Any, key: str, origin: str) -> dict:
     return dict(value)
 
 
+def _float(value: Any, key: str, origin: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: '{key}' must be a number, got {value!r}") from None
+    if x < 0:
+        raise ConfigError(f"{origin}: '{key}' must be >= 0, got {x}")
+    return x
+
+
 def _int_or_none(value: Any, key: str, origin: str, minimum: int = 0) -> int | None:
     if value is None:
         return None
@@ -195,6 +208,7 @@ def campaign_config(data: Mapping[str, Any], *, base: Path | None = None,
                                                      "https://mast.stsci.edu"))).rstrip("/"),
         cloud=bool(arch.get("cloud", False)),
         retries=_int_or_none(arch.get("retries", 4), "archive.retries", origin) or 0,
+        backoff=_float(arch.get("backoff", 2.0), "archive.backoff", origin),
         index=bool(arch.get("index", True)))
 
     out = path(data.get("out", "products"))

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,21 @@ def run_stage_task(*, stage_name: str, detector: str, inputs: Sequence[str], out
                       failures=list(result.failures), skipped=list(result.skipped))
 
 
+def call_namespaced(*, fn, kwargs: Mapping[str, Any], prefix: str,
+                    deps: Mapping[str, TaskOutput] | None = None) -> TaskOutput:
+    """Call a stage's task function with its own dependency keys (the prefix removed)."""
+    if deps is None:
+        return fn(**kwargs)
+    return fn(**kwargs, deps={k[len(prefix):]: v for k, v in deps.items()})
+
+
+def _namespaced(task: Task, prefix: str) -> Task:
+    """The task under a key unique in the whole campaign (chunk id prefix)."""
+    return Task(prefix + task.key, call_namespaced,
+                {"fn": task.fn, "kwargs": task.kwargs, "prefix": prefix},
+                tuple(prefix + d for d in task.deps))
+
+
 # --------------------------------------------------------------------------- archive
 def open_archive(config: CampaignConfig, engine) -> Archive:
     """The archive backend a campaign names (local index or MAST)."""
@@ -69,7 +84,8 @@ def open_archive(config: CampaignConfig, engine) -> Archive:
         return LocalArchive(settings.root, engine)
     from ..archive.mast import MastArchive
 
-    return MastArchive(server=settings.server, cloud=settings.cloud, retries=settings.retries)
+    return MastArchive(server=settings.server, cloud=settings.cloud, retries=settings.retries,
+                       backoff=settings.backoff)
 
 
 # --------------------------------------------------------------------------- report
@@ -308,12 +324,12 @@ class Campaign:
 
     # ------------------------------------------------------------------ driver loop
     def _drive(self, state, archive, executor, todo, report, keep, bar) -> None:
-        """Prepare chunks a batch at a time (downloads stay bounded), run their tasks together."""
-        batch = max(2, 2 * executor.workers)
-        for first in range(0, len(todo), batch):
-            prepared: dict[int, _Prepared] = {}
-            tasks: list[Task] = []
-            for row in todo[first:first + batch]:
+        """Stream chunks to the executor: a chunk is prepared (queried, downloaded) only when
+        the workers have room for its tasks, and stored the moment its last task ends."""
+        prepared: dict[int, _Prepared] = {}
+
+        def feed() -> Iterator[Task]:
+            for row in todo:
                 state.mark_running(row.id)
                 try:
                     prep = self._prepare(row, archive)
@@ -324,27 +340,28 @@ class Campaign:
                     self._store(state, prep, report, bar, keep, archive)
                     continue
                 prepared[row.id] = prep
-                tasks.extend(prep.tasks)
-            bar.add_tasks(len(tasks))
-            for done in executor.run(tasks):
-                cid = int(done.task.key.split(":", 1)[0])
-                prep = prepared[cid]
-                if done.error is not None:
-                    prep.errors[done.task.key] = done.error
-                    log.error("%s: task %s failed: %s", "/".join(prep.row.unit), done.task.key,
-                              done.error)
+                bar.add_tasks(len(prep.tasks))
+                yield from prep.tasks
+
+        for done in executor.run(feed()):
+            cid = int(done.task.key.split(":", 1)[0])
+            prep = prepared[cid]
+            if done.error is not None:
+                prep.errors[done.task.key] = done.error
+                log.error("%s: task %s failed: %s", "/".join(prep.row.unit), done.task.key,
+                          done.error)
+            else:
+                prep.outputs[done.task.key] = done.output
+            bar.task_done()
+            if len(prep.outputs) + len(prep.errors) == len(prep.tasks):
+                del prepared[cid]
+                if prep.errors:
+                    shutil.rmtree(prep.staging, ignore_errors=True)
+                    text = "; ".join(f"{k.split(':', 1)[1]}: {type(e).__name__}: {e}"
+                                     for k, e in prep.errors.items())
+                    self._fail(state, prep.row, text, report, bar)
                 else:
-                    prep.outputs[done.task.key] = done.output
-                bar.task_done()
-                if len(prep.outputs) + len(prep.errors) == len(prep.tasks):
-                    del prepared[cid]
-                    if prep.errors:
-                        shutil.rmtree(prep.staging, ignore_errors=True)
-                        text = "; ".join(f"{k.split(':', 1)[1]}: {type(e).__name__}: {e}"
-                                         for k, e in prep.errors.items())
-                        self._fail(state, prep.row, text, report, bar)
-                    else:
-                        self._store(state, prep, report, bar, keep, archive)
+                    self._store(state, prep, report, bar, keep, archive)
 
     def _fail(self, state, row: ChunkRow, error: str, report, bar) -> None:
         unit = "/".join(row.unit)
@@ -378,11 +395,9 @@ class Campaign:
                 outcomes.append(ExposureOutcome(root, None, "rejected",
                                                 f"the archive has no {'/'.join(missing)} file"))
                 continue
-            try:
-                paths = archive.fetch(ds, scratch) if scratch else archive.fetch(ds, Path("."))
-            except HstcalError as exc:
-                outcomes.append(ExposureOutcome(root, None, "rejected", f"fetch failed: {exc}"))
-                continue
+            # A failed fetch (archive down, file changed since indexing) fails the chunk,
+            # so a later run retries it: it says nothing about the exposure itself.
+            paths = archive.fetch(ds, scratch) if scratch else archive.fetch(ds, Path("."))
             primary = Path(paths[criteria.file_types[0]])
             if criteria.header and not archive.local:
                 from ..fitsio import read_headers
@@ -437,8 +452,7 @@ class Campaign:
                     stage_name=st.name, detector=row.detector, inputs=[str(p) for p in inputs],
                     out=str(out / f"{row.detector}_{_safe(row.chunk)}_{st.name}.fits"),
                     params=options.to_dict()))]
-            tasks = [Task(f"{row.id}:{t.key}", t.fn, t.kwargs,
-                          tuple(f"{row.id}:{d}" for d in t.deps)) for t in planned]
+            tasks = [_namespaced(t, f"{row.id}:") for t in planned]
         return _Prepared(row, ctx, st, tasks, outcomes, rootnames, staging, dest, scratch)
 
     # ------------------------------------------------------------------ store

@@ -11,6 +11,12 @@ with their own week's bias, combined into one ``basedark`` per month and one
 Nothing is moved or modified in the input directory (refstis moved files around).
 A failed input is recorded with its reason and the month goes on; products that
 already exist are kept, so a rerun resumes where a crash stopped.
+
+The month is planned from headers alone (:func:`plan_anneal`) into one task per
+product (:func:`build_product`), so a campaign can spread a month over workers;
+:func:`finish_anneal` gathers the outcomes in plan order, whatever order the tasks
+ran in, and writes each month's ``manifest.json``.  :func:`run_anneal_set` runs
+the same plan in this process.
 """
 
 from __future__ import annotations
@@ -24,23 +30,45 @@ from pathlib import Path
 
 from ..errors import ConfigError, HstcalError, InputError
 from ..fitsio import atomic_path, read_exposure, read_headers
-from ..images import Exposure
+from ..options import Options
+from ..registry import Registry, get_registry
 from ..stages import (
     ReffileInputs,
+    StageContext,
     StageResult,
     check_frame,
     check_header_detector,
     check_same_mode,
+    stage,
     write_reffile,
 )
+from ..tasks import Task, TaskOutput, run_serially
 from .anneal import AnnealPeriod, Week, find_period, read_anneal_table, split_period
 from .headers import useafter
 
-__all__ = ["Frame", "describe_frame", "collect_inputs", "run_anneal_set"]
+__all__ = [
+    "PLAN_KEY",
+    "Frame",
+    "BiasChoice",
+    "ProductSpec",
+    "Note",
+    "MonthPlan",
+    "AnnealPlan",
+    "describe_frame",
+    "collect_inputs",
+    "plan_anneal",
+    "build_product",
+    "report_plan",
+    "finish_anneal",
+    "run_anneal_set",
+]
 
 log = logging.getLogger(__name__)
 
 Mode = tuple[int, int, int]
+
+#: Key of the plan's report task; product keys are ``"<month>/<file>"`` (a "/" always).
+PLAN_KEY = "anneal-plan"
 
 
 @dataclass(frozen=True)
@@ -95,22 +123,121 @@ def collect_inputs(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-# --------------------------------------------------------------------------- the month
-class _Month:
-    """Builds the products of one anneal month, recording outcomes in ``result``."""
+# --------------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class BiasChoice:
+    """The superbias that calibrates one dark: the product of the first task of ``keys``
+    that made one (its week's refbias/weekbias, then the mode's basebias)."""
 
-    def __init__(self, ctx, period: AnnealPeriod, frames: list[Frame], out_dir: Path, result):
-        self.ctx = ctx
+    keys: tuple[str, ...]
+    missing: str  # the failure reason when none of them did
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    """One product of an anneal month, planned from headers; what :func:`build_product` builds.
+
+    Attributes
+    ----------
+    kind : str
+        ``basebias``, ``refbias``, ``weekbias``, ``basedark`` or ``weekdark``.
+    name : str
+        File name in the month's directory.
+    month : str
+        Name of the anneal month (messages and failure labels).
+    frames : tuple of Frame
+        Inputs, in input order.
+    start_mjd, end_mjd : float
+        Period the product serves: its week, or the whole month.
+    week : str or None
+        Week tag (``wk02``, ``biwk01``); None for month-wide products.
+    references : tuple of (str, str)
+        ``(reference, task key)``, e.g. ``("basebias", "<month>/basebias_g1_1x1_bia.fits")``.
+    missing_reference : str or None
+        Failure reason when a reference task made no product; None gives up quietly
+        (a weekdark whose basedark failed: the basedark's failure is the report).
+    bias : tuple of BiasChoice or None
+        Darks: the superbias of each frame.  A frame without one is left out.
+    missing_bias_fails : bool
+        Record a frame without a superbias as failed (the basedark does; its weekdark
+        leaves the frame out quietly, so each frame fails once).
+    no_frames : (str, str) or None
+        What to record as skipped when no frame has a superbias.
+    left_out : tuple of (str, str)
+        Inputs left out on purpose, recorded as skipped when the product is attempted.
+    unless_built : tuple of str
+        Attempt the product only if one of these tasks made no product (a basebias
+        needed only where a week's own bias failed).
+    """
+
+    kind: str
+    name: str
+    month: str
+    frames: tuple[Frame, ...]
+    start_mjd: float
+    end_mjd: float
+    week: str | None = None
+    references: tuple[tuple[str, str], ...] = ()
+    missing_reference: str | None = None
+    bias: tuple[BiasChoice, ...] | None = None
+    missing_bias_fails: bool = False
+    no_frames: tuple[str, str] | None = None
+    left_out: tuple[tuple[str, str], ...] = ()
+    unless_built: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Note:
+    """A failure or skip known at planning time, recorded just before the product at
+    ``position`` of the month (after the last one if ``position == len(keys)``)."""
+
+    position: int
+    kind: str  # "failures" or "skipped"
+    what: str
+    reason: str
+    if_built: str | None = None  # only if this task made its product
+    unless_built: tuple[str, ...] = ()  # only if one of these tasks made none
+
+
+@dataclass(frozen=True)
+class MonthPlan:
+    """One anneal month: its product task keys in build order and its planning notes."""
+
+    period: AnnealPeriod
+    keys: tuple[str, ...]
+    notes: tuple[Note, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnnealPlan:
+    """What :func:`finish_anneal` needs besides the task outputs: the months, and the
+    inputs that fell in none (failed description, neither BIAS nor DARK, no month)."""
+
+    months: tuple[MonthPlan, ...]
+    failures: tuple[tuple[str, str], ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+
+
+SINGLE_IMSET = "single-imset bias cannot be CR-rejected alone; left out of the basebias"
+
+
+class _MonthPlanner:
+    """Plans the products of one anneal month in the order the recipe builds them."""
+
+    def __init__(self, period: AnnealPeriod, frames: list[Frame], *, detector: str,
+                 options: Options, out_dir: Path, registry: Registry | None):
         self.period = period
         self.frames = frames
+        self.detector = detector
+        self.options = options
         self.out_dir = out_dir
-        self.result = result
-        self.records: list[dict] = []
-        self.basebias: dict[Mode, Path | None] = {}
-        self.week_bias: dict[tuple[Mode, int], Path] = {}
-        opts = ctx.options
-        self.thresholds: Mapping[str, int] = opts.get("bias_thresholds") or {}
-        self.period_modes: Mapping[str, str] = opts.get("period_modes") or {}
+        self.registry = registry
+        self.tasks: list[Task] = []
+        self.notes: list[Note] = []
+        self.basebias: dict[Mode, str | None] = {}
+        self.week_bias: dict[tuple[Mode, int], str] = {}
+        self.thresholds: Mapping[str, int] = options.get("bias_thresholds") or {}
+        self.period_modes: Mapping[str, str] = options.get("period_modes") or {}
         if not self.thresholds or not self.period_modes:
             raise ConfigError("stage 'anneal' needs parameters 'bias_thresholds' and "
                               "'period_modes' (the detector's plugin normally supplies them)")
@@ -124,177 +251,132 @@ class _Month:
                               f"known: {sorted(self.period_modes)}") from None
         return split_period(self.period, period_mode)
 
-    def _read(self, frames: Sequence[Frame]) -> list[Exposure]:
-        """Read inputs; a bad one is recorded as failed and left out."""
-        good = []
-        for f in frames:
-            try:
-                good.append(read_exposure(f.path))
-            except InputError as exc:
-                self.fail(str(f.path), exc.problem)
-        return good
+    def note(self, kind: str, what: str, reason: str, **condition) -> None:
+        self.notes.append(Note(len(self.tasks), kind, what, reason, **condition))
 
-    def fail(self, what: str, reason: str) -> None:
-        log.warning("anneal %s: %s: %s", self.period.name, what, reason)
-        self.result.failures.append((what, reason))
+    def spec(self, kind: str, name: str, frames: Sequence[Frame], week: Week | None,
+             **more) -> ProductSpec:
+        span = week or self.period
+        return ProductSpec(kind=kind, name=name, month=self.period.name, frames=tuple(frames),
+                           start_mjd=span.start_mjd, end_mjd=span.end_mjd,
+                           week=week.tag if week else None, **more)
 
-    def build(self, kind: str, name: str, frames: Sequence[Frame], *, window: Week | None,
-              references: Mapping[str, Path] | None = None,
-              bias_for: Mapping[Path, Path] | None = None) -> Path | None:
-        """Build one product (or reuse it if it already exists); None if it failed."""
-        out = self.out_dir / name
-        record = {"kind": kind, "file": name, "inputs": sorted(f.rootname for f in frames),
-                  "mode": frames[0].mode_key if frames else None,
-                  "week": window.tag if window else None,
-                  "period_start_mjd": window.start_mjd if window else self.period.start_mjd,
-                  "period_end_mjd": window.end_mjd if window else self.period.end_mjd}
-        if out.exists():
-            log.info("anneal %s: %s exists, kept", self.period.name, name)
-            self.records.append({**record, "status": "kept"})
-            self.result.products.append(out)
-            return out
-        ctx = self.ctx
-        frame_kind = "BIAS" if "bias" in kind else "DARK"
-        try:
-            raw = []
-            for exp in self._read(frames):
-                try:
-                    check_frame(exp, ctx.detector, frame_kind)
-                    raw.append(exp)
-                except InputError as exc:
-                    self.fail(str(exp.path), exc.problem)
-            if not raw:
-                raise InputError(None, "no usable input frames")
-            check_same_mode(raw, ctx.detector)
-            refs = {k: read_exposure(v) for k, v in (references or {}).items()}
-            calibrated = []
-            for exp in raw:
-                opts = ctx.options
-                if bias_for is not None:
-                    opts = opts.replace(bias=str(bias_for[exp.path]))
-                try:
-                    calibrated.append(ctx.hooks.calibrate(detector=ctx.detector, exposure=exp,
-                                                          options=opts))
-                except InputError as exc:
-                    self.fail(str(exp.path), exc.problem)
-            if not calibrated:
-                raise InputError(None, "every input failed calibration")
-            span = (window.start_mjd, window.end_mjd) if window else (
-                self.period.start_mjd, self.period.end_mjd)
-            inputs = ReffileInputs(exposures=tuple(calibrated), references=refs,
-                                   combine=ctx.combine, period=span)
-            options = ctx.options if ctx.options.get("useafter") else ctx.options.replace(
-                useafter=useafter(span[0]))
-            product = ctx.hooks.build_reffile(detector=ctx.detector, kind=kind, inputs=inputs,
-                                              options=options)
-            path = write_reffile(ctx, product, out, [e.path.name for e in raw])
-        except HstcalError as exc:
-            self.fail(f"{self.period.name}/{name}", str(exc))
-            self.records.append({**record, "status": "failed", "reason": str(exc)})
-            return None
-        self.records.append({**record, "status": "built",
-                             "inputs": sorted(e.rootname for e in raw)})
-        self.result.products.append(path)
-        log.info("anneal %s: built %s from %d frame(s)", self.period.name, name, len(raw))
-        return path
-
-    def basebias_for(self, mode: Mode, bias_frames: Sequence[Frame]) -> Path | None:
-        if mode not in self.basebias:
-            usable = [f for f in bias_frames if f.n_imsets >= 2]
-            for f in bias_frames:
-                if f.n_imsets < 2:
-                    self.result.skipped.append(
-                        (str(f.path), "single-imset bias cannot be CR-rejected alone; "
-                                      "left out of the basebias"))
-            self.basebias[mode] = (self.build("basebias", f"basebias_{mode_label(mode)}_bia.fits",
-                                              usable, window=None)
-                                   if usable else None)
-        return self.basebias[mode]
+    def add(self, spec: ProductSpec, deps: Sequence[str] = ()) -> str:
+        """Add the task building ``spec``; return its key."""
+        kwargs = {"detector": self.detector, "options": self.options, "spec": spec,
+                  "out_dir": str(self.out_dir)}
+        if self.registry is not None:
+            kwargs["registry"] = self.registry
+        key = f"{self.period.name}/{spec.name}"
+        self.tasks.append(Task(key, build_product, kwargs, tuple(dict.fromkeys(deps))))
+        return key
 
     # -- the month -------------------------------------------------------------
-    def run(self) -> None:
+    def plan(self) -> MonthPlan:
         by_kind: dict[str, dict[Mode, list[Frame]]] = defaultdict(lambda: defaultdict(list))
         for f in self.frames:
             by_kind[f.kind][f.mode].append(f)
         for mode, frames in sorted(by_kind.get("BIAS", {}).items()):
-            self.run_biases(mode, frames)
+            self.plan_biases(mode, frames)
         for mode, frames in sorted(by_kind.get("DARK", {}).items()):
-            self.run_darks(mode, frames, by_kind.get("BIAS", {}).get(mode, []))
-        self.write_manifest()
+            self.plan_darks(mode, frames, by_kind.get("BIAS", {}).get(mode, []))
+        return MonthPlan(self.period, tuple(t.key for t in self.tasks), tuple(self.notes))
 
-    def run_biases(self, mode: Mode, frames: list[Frame]) -> None:
+    def plan_basebias(self, mode: Mode, bias_frames: Sequence[Frame],
+                      unless_built: tuple[str, ...] = ()) -> str | None:
+        """The mode's basebias task (planned once), or None if no frame can make one."""
+        if mode not in self.basebias:
+            usable = [f for f in bias_frames if f.n_imsets >= 2]
+            left_out = tuple((str(f.path), SINGLE_IMSET) for f in bias_frames if f.n_imsets < 2)
+            if usable:
+                spec = self.spec("basebias", f"basebias_{mode_label(mode)}_bia.fits", usable,
+                                 None, left_out=left_out, unless_built=unless_built)
+                self.basebias[mode] = self.add(spec, deps=unless_built)
+            else:
+                for what, reason in left_out:
+                    self.note("skipped", what, reason, unless_built=unless_built)
+                self.basebias[mode] = None
+        return self.basebias[mode]
+
+    def plan_biases(self, mode: Mode, frames: list[Frame]) -> None:
         threshold = self.thresholds.get(",".join(map(str, mode)))
         if threshold is None:
             for f in frames:
-                self.fail(str(f.path), f"no imset threshold for readout mode {mode} in "
-                                       f"bias_thresholds {dict(self.thresholds)}")
+                self.note("failures", str(f.path), f"no imset threshold for readout mode {mode} "
+                                                   f"in bias_thresholds {dict(self.thresholds)}")
             return
         for week in self.weeks(mode):
             week_frames = [f for f in frames if week.contains(f.start_mjd)]
             if not week_frames:
-                self.result.skipped.append((f"{self.period.name} {mode_label(mode)} {week.tag}",
-                                            "no bias frames in this period"))
+                self.note("skipped", f"{self.period.name} {mode_label(mode)} {week.tag}",
+                          "no bias frames in this period")
                 continue
             n_imsets = sum(f.n_imsets for f in week_frames)
             name = f"{mode_label(mode)}_{week.tag}_bia.fits"
             if n_imsets >= threshold:
-                path = self.build("refbias", "refbias_" + name, week_frames, window=week)
+                key = self.add(self.spec("refbias", "refbias_" + name, week_frames, week))
             else:
-                base = self.basebias_for(mode, frames)
+                base = self.plan_basebias(mode, frames)
                 if base is None:
-                    self.fail(f"{self.period.name}/weekbias_{name}",
+                    self.note("failures", f"{self.period.name}/weekbias_{name}",
                               "no basebias could be built for this mode")
                     continue
-                path = self.build("weekbias", "weekbias_" + name, week_frames, window=week,
-                                  references={"basebias": base})
-            if path is not None:
-                self.week_bias[(mode, week.number)] = path
+                key = self.add(self.spec("weekbias", "weekbias_" + name, week_frames, week,
+                                         references=(("basebias", base),),
+                                         missing_reference="no basebias could be built for "
+                                                           "this mode"),
+                               deps=[base])
+            self.week_bias[(mode, week.number)] = key
 
-    def run_darks(self, mode: Mode, frames: list[Frame], bias_frames: list[Frame]) -> None:
+    def plan_darks(self, mode: Mode, frames: list[Frame], bias_frames: list[Frame]) -> None:
         weeks = self.weeks(mode)
-        bias_of: dict[Path, Path] = {}
-        usable: list[Frame] = []
-        for f in frames:
-            week = next(w for w in weeks if w.contains(f.start_mjd))
-            bias = self.week_bias.get((mode, week.number))
-            if bias is None and bias_frames:
-                bias = self.basebias_for(mode, bias_frames)
-            if bias is None:
-                self.fail(str(f.path), f"no superbias of mode {mode_label(mode)} for "
-                                       f"{week.tag} of {self.period.name}")
-                continue
-            bias_of[f.path] = bias
-            usable.append(f)
-        if not usable:
-            return
         label = mode_label(mode)
-        basedark = self.build("basedark", f"basedark_{label}_drk.fits", usable, window=None,
-                              bias_for=bias_of)
-        if basedark is None:
-            return
+        week_of = [next(w for w in weeks if w.contains(f.start_mjd)) for f in frames]
+        own = [self.week_bias.get((mode, w.number)) for w in week_of]
+        base = None
+        if bias_frames:
+            # A dark falls back to the basebias when its week has no bias (planned, or
+            # built): where every week has one planned, the basebias is a fallback only.
+            fallback_only = () if None in own else tuple(dict.fromkeys(own))
+            base = self.plan_basebias(mode, bias_frames, unless_built=fallback_only)
+        choices = [BiasChoice(tuple(k for k in (week_key, base) if k is not None),
+                              f"no superbias of mode {label} for {w.tag} of {self.period.name}")
+                   for week_key, w in zip(own, week_of)]
+        basedark = self.add(self.spec("basedark", f"basedark_{label}_drk.fits", frames, None,
+                                      bias=tuple(choices), missing_bias_fails=True),
+                            deps=[k for c in choices for k in c.keys])
         for week in weeks:
-            week_frames = [f for f in usable if week.contains(f.start_mjd)]
-            if not week_frames:
-                self.result.skipped.append((f"{self.period.name} {label} {week.tag}",
-                                            "no dark frames in this period"))
+            members = [i for i, w in enumerate(week_of) if w.number == week.number]
+            what = f"{self.period.name} {label} {week.tag}"
+            if not members:
+                self.note("skipped", what, "no dark frames in this period", if_built=basedark)
                 continue
-            self.build("weekdark", f"weekdark_{label}_{week.tag}_drk.fits", week_frames,
-                       window=week, references={"basedark": basedark}, bias_for=bias_of)
-
-    def write_manifest(self) -> None:
-        manifest = {
-            "period": {"index": self.period.index, "name": self.period.name,
-                       "start_mjd": self.period.start_mjd, "end_mjd": self.period.end_mjd,
-                       "start": useafter(self.period.start_mjd),
-                       "end": useafter(self.period.end_mjd)},
-            "products": self.records,
-        }
-        with atomic_path(self.out_dir / "manifest.json") as tmp:
-            tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            self.add(self.spec("weekdark", f"weekdark_{label}_{week.tag}_drk.fits",
+                               [frames[i] for i in members], week,
+                               references=(("basedark", basedark),),
+                               bias=tuple(choices[i] for i in members),
+                               no_frames=(what, "no dark frames in this period")),
+                     deps=[basedark, *(k for i in members for k in choices[i].keys)])
 
 
-def run_anneal_set(ctx):
-    """Stage recipe: ``hstcal run --stage anneal --anneal-table T INPUT_DIR --out DIR``."""
+def plan_anneal(ctx, *, registry: Registry | None = None) -> list[Task]:
+    """Plan every product of every anneal month among ``ctx.inputs``, reading headers only.
+
+    Parameters
+    ----------
+    ctx : StageContext
+        The ``anneal`` stage's context (inputs, options, ``out`` directory).
+    registry : Registry, optional
+        Handed to every task, for runs in this process only (a registry does not
+        pickle); without it each task uses its process's :func:`get_registry`.
+
+    Returns
+    -------
+    list of Task
+        The report task :data:`PLAN_KEY` (the months and the inputs that fell in
+        none), then one :func:`build_product` task per product, keyed
+        ``"<month>/<file>"``, in the order the products were always built.
+    """
     if ctx.out is None:
         raise ConfigError("stage 'anneal' needs --out DIR")
     table = ctx.options.get("anneal_table")
@@ -306,27 +388,244 @@ def run_anneal_set(ctx):
     files = collect_inputs(ctx.inputs)
     if not files:
         raise InputError(ctx.inputs[0], "no *_raw.fits files found")
-    result = StageResult("anneal", ctx.detector.name)
+    failures: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
     months: dict[int, tuple[AnnealPeriod, list[Frame]]] = {}
     for path in files:
         try:
             frame = describe_frame(path, ctx.detector)
         except InputError as exc:
-            result.failures.append((str(path), exc.problem))
+            failures.append((str(path), exc.problem))
             continue
         if frame.kind not in ("BIAS", "DARK"):
-            result.skipped.append((str(path), f"frame type {frame.kind!r} is neither BIAS nor DARK"))
+            skipped.append((str(path), f"frame type {frame.kind!r} is neither BIAS nor DARK"))
             continue
         period = find_period(periods, frame.start_mjd)
         if period is None:
-            result.skipped.append((str(path), f"start MJD {frame.start_mjd:.5f} is in no anneal "
-                                              f"month of {Path(table).name}"))
+            skipped.append((str(path), f"start MJD {frame.start_mjd:.5f} is in no anneal "
+                                       f"month of {Path(table).name}"))
             continue
         months.setdefault(period.index, (period, []))[1].append(frame)
-    ctx.out.mkdir(parents=True, exist_ok=True)
+    month_plans: list[MonthPlan] = []
+    tasks: list[Task] = []
     for index in sorted(months):
         period, frames = months[index]
         log.info("anneal month %s: %d frames", period.name, len(frames))
-        _Month(ctx, period, frames, ctx.out / period.name, result).run()
-    result.details["months"] = [months[i][0].name for i in sorted(months)]
+        planner = _MonthPlanner(period, frames, detector=ctx.detector.name, options=ctx.options,
+                                out_dir=ctx.out / period.name, registry=registry)
+        month_plans.append(planner.plan())
+        tasks.extend(planner.tasks)
+    plan = AnnealPlan(tuple(month_plans), tuple(failures), tuple(skipped))
+    return [Task(PLAN_KEY, report_plan, {"plan": plan}), *tasks]
+
+
+def report_plan(*, plan: AnnealPlan) -> TaskOutput:
+    """Task: no work; carries the plan to :func:`finish_anneal` (and the inputs in no month)."""
+    return TaskOutput(failures=list(plan.failures), skipped=list(plan.skipped), value=plan)
+
+
+# --------------------------------------------------------------------------- one product
+def _product(outputs: Mapping[str, TaskOutput], key: str) -> Path | None:
+    """The file a task made, or None (it failed, was not needed, or did not run)."""
+    out = outputs.get(key)
+    if isinstance(out, TaskOutput) and out.products:
+        return Path(out.products[0])
+    return None
+
+
+def _fail(result: TaskOutput, month: str, what: str, reason: str) -> None:
+    log.warning("anneal %s: %s: %s", month, what, reason)
+    result.failures.append((what, reason))
+
+
+def build_product(*, detector: str, options: Options, spec: ProductSpec, out_dir: str,
+                  deps: Mapping[str, TaskOutput] | None = None,
+                  registry: Registry | None = None) -> TaskOutput:
+    """Task: build one product of an anneal month in ``out_dir``, or keep it if it exists.
+
+    Expected problems — unreadable or wrong inputs, a failed combination, a dependency
+    that made no product — are returned as failures, never raised, so the tasks that
+    depend on this one still run and fall back as the recipe says.
+
+    Parameters
+    ----------
+    detector : str
+        Registered detector name.
+    options : Options
+        The stage's options.
+    spec : ProductSpec
+        What to build, from :func:`plan_anneal`.
+    out_dir : str
+        The month's directory.
+    deps : mapping, optional
+        Outputs of the tasks in ``spec`` (references, superbiases of the darks).
+    registry : Registry, optional
+        Plugins to use; default :func:`get_registry` (a worker has no driver state).
+
+    Returns
+    -------
+    TaskOutput
+        ``products``: the file (built or kept); ``processed``: inputs used;
+        ``failures``/``skipped``; ``records``: the product's manifest record.
+    """
+    registry = registry or get_registry()
+    ctx = StageContext(registry=registry, entry=registry.entry(detector), stage=stage("anneal"),
+                       inputs=[f.path for f in spec.frames], options=options, out=Path(out_dir))
+    deps = deps or {}
+    result = TaskOutput()
+    if spec.unless_built and all(_product(deps, k) for k in spec.unless_built):
+        return result  # every week's own bias was built: no dark needs this fallback
+    references: dict[str, Path] = {}
+    for name, key in spec.references:
+        path = _product(deps, key)
+        if path is None:
+            if spec.missing_reference:
+                _fail(result, spec.month, f"{spec.month}/{spec.name}", spec.missing_reference)
+            return result
+        references[name] = path
+    frames, bias_for = list(spec.frames), None
+    if spec.bias is not None:
+        frames, bias_for = [], {}
+        for frame, choice in zip(spec.frames, spec.bias):
+            bias = next(filter(None, (_product(deps, k) for k in choice.keys)), None)
+            if bias is None:
+                if spec.missing_bias_fails:
+                    _fail(result, spec.month, str(frame.path), choice.missing)
+                continue
+            bias_for[frame.path] = bias
+            frames.append(frame)
+        if not frames:
+            if spec.no_frames:
+                result.skipped.append(spec.no_frames)
+            return result
+    result.skipped.extend(spec.left_out)
+    _build(ctx, spec, frames, references, bias_for, result)
     return result
+
+
+def _build(ctx, spec: ProductSpec, frames: Sequence[Frame], references: Mapping[str, Path],
+           bias_for: Mapping[Path, Path] | None, result: TaskOutput) -> None:
+    out = ctx.out / spec.name
+    record = {"kind": spec.kind, "file": spec.name, "inputs": sorted(f.rootname for f in frames),
+              "mode": frames[0].mode_key if frames else None, "week": spec.week,
+              "period_start_mjd": spec.start_mjd, "period_end_mjd": spec.end_mjd}
+    if out.exists():
+        log.info("anneal %s: %s exists, kept", spec.month, spec.name)
+        result.records.append({**record, "status": "kept"})
+        result.products.append(out)
+        return
+    frame_kind = "BIAS" if "bias" in spec.kind else "DARK"
+    try:
+        read = []
+        for f in frames:
+            try:
+                read.append(read_exposure(f.path))
+            except InputError as exc:
+                _fail(result, spec.month, str(f.path), exc.problem)
+        raw = []
+        for exp in read:
+            try:
+                check_frame(exp, ctx.detector, frame_kind)
+                raw.append(exp)
+            except InputError as exc:
+                _fail(result, spec.month, str(exp.path), exc.problem)
+        if not raw:
+            raise InputError(None, "no usable input frames")
+        check_same_mode(raw, ctx.detector)
+        refs = {k: read_exposure(v) for k, v in references.items()}
+        calibrated, used = [], []
+        for exp in raw:
+            opts = ctx.options
+            if bias_for is not None:
+                opts = opts.replace(bias=str(bias_for[exp.path]))
+            try:
+                calibrated.append(ctx.hooks.calibrate(detector=ctx.detector, exposure=exp,
+                                                      options=opts))
+                used.append(str(exp.path))
+            except InputError as exc:
+                _fail(result, spec.month, str(exp.path), exc.problem)
+        if not calibrated:
+            raise InputError(None, "every input failed calibration")
+        span = (spec.start_mjd, spec.end_mjd)
+        inputs = ReffileInputs(exposures=tuple(calibrated), references=refs,
+                               combine=ctx.combine, period=span)
+        options = ctx.options if ctx.options.get("useafter") else ctx.options.replace(
+            useafter=useafter(span[0]))
+        product = ctx.hooks.build_reffile(detector=ctx.detector, kind=spec.kind, inputs=inputs,
+                                          options=options)
+        path = write_reffile(ctx, product, out, [e.path.name for e in raw])
+    except HstcalError as exc:
+        _fail(result, spec.month, f"{spec.month}/{spec.name}", str(exc))
+        result.records.append({**record, "status": "failed", "reason": str(exc)})
+        return
+    result.records.append({**record, "status": "built",
+                           "inputs": sorted(e.rootname for e in raw)})
+    result.products.append(path)
+    result.processed.extend(used)
+    log.info("anneal %s: built %s from %d frame(s)", spec.month, spec.name, len(raw))
+
+
+# --------------------------------------------------------------------------- the driver
+def _record_notes(result: StageResult, notes: Sequence[Note], month: str,
+                  outputs: Mapping[str, TaskOutput]) -> None:
+    for note in notes:
+        if note.if_built is not None and _product(outputs, note.if_built) is None:
+            continue
+        if note.unless_built and all(_product(outputs, k) for k in note.unless_built):
+            continue
+        if note.kind == "failures":
+            log.warning("anneal %s: %s: %s", month, note.what, note.reason)
+        getattr(result, note.kind).append((note.what, note.reason))
+
+
+def finish_anneal(ctx, outputs: Mapping[str, TaskOutput]) -> StageResult:
+    """Gather a run of :func:`plan_anneal`'s tasks: every month's ``manifest.json`` and the result.
+
+    Outcomes are taken in plan order, not in the order tasks finished, so a serial
+    run, a parallel run and a rerun write the same manifests.
+    """
+    if ctx.out is None:
+        raise ConfigError("stage 'anneal' needs --out DIR")
+    report = outputs.get(PLAN_KEY)
+    if not isinstance(report, TaskOutput) or not isinstance(report.value, AnnealPlan):
+        raise RuntimeError(f"anneal: no plan among the task outputs (task {PLAN_KEY!r})")
+    plan: AnnealPlan = report.value
+    result = StageResult("anneal", ctx.detector.name, failures=list(report.failures),
+                         skipped=list(report.skipped))
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    for month in plan.months:
+        notes: dict[int, list[Note]] = defaultdict(list)
+        for note in month.notes:
+            notes[note.position].append(note)
+        records: list[dict] = []
+        for position, key in enumerate(month.keys):
+            _record_notes(result, notes[position], month.period.name, outputs)
+            out = outputs.get(key)
+            if not isinstance(out, TaskOutput):
+                result.failures.append((key, "task did not run" if out is None
+                                        else f"task failed: {out}"))
+                continue
+            result.products.extend(out.products)
+            result.failures.extend(out.failures)
+            result.skipped.extend(out.skipped)
+            records.extend(out.records)
+        _record_notes(result, notes[len(month.keys)], month.period.name, outputs)
+        _write_manifest(ctx.out / month.period.name, month.period, records)
+    result.details["months"] = [m.period.name for m in plan.months]
+    return result
+
+
+def _write_manifest(month_dir: Path, period: AnnealPeriod, records: list[dict]) -> None:
+    manifest = {
+        "period": {"index": period.index, "name": period.name,
+                   "start_mjd": period.start_mjd, "end_mjd": period.end_mjd,
+                   "start": useafter(period.start_mjd), "end": useafter(period.end_mjd)},
+        "products": records,
+    }
+    with atomic_path(month_dir / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def run_anneal_set(ctx):
+    """Stage recipe: ``hstcal run --stage anneal --anneal-table T INPUT_DIR --out DIR``."""
+    return finish_anneal(ctx, run_serially(plan_anneal(ctx, registry=ctx.registry)))
