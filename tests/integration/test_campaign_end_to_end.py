@@ -1,5 +1,7 @@
-"""Campaigns end to end: a local archive of three simulated anneal months, the CLI, status,
-resumption, SIGKILL crash safety (a real subprocess), failures and retries, the lock."""
+"""Campaigns end to end: a local archive of three simulated anneal months for two detectors
+(STIS/CCD biases and darks through the ``anneal`` stage, the example plugin's darks through
+``crreject``), the CLI, status, resumption, SIGKILL crash safety (a real subprocess), a Dask
+local cluster, failures and retries, the lock."""
 
 import json
 import os
@@ -19,12 +21,16 @@ from click.testing import CliRunner
 from hstcal_core.campaign import Campaign
 from hstcal_core.campaign.lock import StoreLock
 from hstcal_core.cli import main
+from hstcal_example.simulate import simulate as simulate_example
 from hstcal_stis.simulate import simulate_anneal_months
 
 VOLATILE = {"CHECKSUM", "DATASUM", "DATE", "IRAF-TLM"}
 MONTHS = 3
 PRODUCTS_PER_MONTH = 10  # basebias + 4 weekbias + basedark + 4 weekdark (+ manifest.json)
 FILES_PER_MONTH = 12  # 4 biases of 2 imsets, 8 darks of 1 imset
+EXAMPLE_PER_MONTH = 4  # example_cam darks, combined into one crreject product per period
+DETECTORS = {"stis_ccd": {"stages": ["anneal"]},
+             "example_cam": {"stages": ["crreject"], "purposes": ["dark"]}}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +39,10 @@ def archive(tmp_path_factory):
     truths = simulate_anneal_months(root / "stis", months=MONTHS, seed=11, bias_files_per_week=1,
                                     binned_bias_files=0, gain4_files_per_biweek=0,
                                     darks_per_week=2)
-    return dict(root=root, table=root / "stis" / "anneal_table.yml", truths=truths)
+    example = simulate_example(root / "example", count=MONTHS * EXAMPLE_PER_MONTH, seed=3,
+                               start_mjd=truths[0].start_mjd, cadence_days=28.3 / 4)
+    return dict(root=root, table=root / "stis" / "anneal_table.yml", truths=truths,
+                example=example)
 
 
 def write_config(where: Path, archive, name="stis-e2e", **over) -> Path:
@@ -42,7 +51,7 @@ def write_config(where: Path, archive, name="stis-e2e", **over) -> Path:
             "anneal_table": str(archive["table"]), "out": "products",
             "archive": {"kind": "local", "root": str(archive["root"])},
             "executor": {"workers": 0},
-            "detectors": {"stis_ccd": {"stages": ["anneal"]}}}
+            "detectors": DETECTORS}
     data.update(over)
     path = where / "campaign.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -101,17 +110,18 @@ def clean(archive, tmp_path_factory):
 
 
 def test_clean_run_builds_every_month_and_records_every_exposure(clean, archive):
-    assert "3 chunk(s) done, 0 failed" in clean["output"]
-    fits_products = [k for k in clean["snap"] if k.endswith(".fits")]
-    assert len(fits_products) == MONTHS * PRODUCTS_PER_MONTH
+    assert "6 chunk(s) done, 0 failed" in clean["output"]
+    stis = [k for k in clean["snap"] if k.startswith("stis_ccd/anneal/") and k.endswith(".fits")]
+    assert len(stis) == MONTHS * PRODUCTS_PER_MONTH
     assert sum(k.endswith("manifest.json") for k in clean["snap"]) == MONTHS
-    assert all(k.startswith("stis_ccd/anneal/") for k in clean["snap"])
+    example = [k for k in clean["snap"] if k.startswith("example_cam/crreject/")]
+    assert len(example) == MONTHS and all(k.endswith("_crreject.fits") for k in example)
     rows = clean["rows"]
-    assert [r[3] for r in rows["chunks"]] == ["done"] * MONTHS
-    n_files = sum(len(t.files) for t in archive["truths"])
-    assert len(rows["exposures"]) == n_files == MONTHS * FILES_PER_MONTH
+    assert [r[3] for r in rows["chunks"]] == ["done"] * 2 * MONTHS
+    n_files = sum(len(t.files) for t in archive["truths"]) + len(archive["example"]["files"])
+    assert len(rows["exposures"]) == n_files == MONTHS * (FILES_PER_MONTH + EXAMPLE_PER_MONTH)
     assert all(status == "processed" for _, _, status, _ in rows["exposures"])
-    assert len(rows["products"]) == MONTHS * (PRODUCTS_PER_MONTH + 1)
+    assert len(rows["products"]) == MONTHS * (PRODUCTS_PER_MONTH + 1 + 1)
     assert not list((clean["out"] / ".staging").rglob("*.fits"))
 
 
@@ -131,13 +141,15 @@ def test_status_and_rerun_skip_what_is_done(clean):
     result = cli("campaign", "status", clean["config"], "--json")
     assert result.exit_code == 0, result.output
     status = json.loads(result.output)
-    assert [c["status"] for c in status["chunks"]] == ["done"] * MONTHS
+    assert [c["status"] for c in status["chunks"]] == ["done"] * 2 * MONTHS
     assert all(c["processed"] == FILES_PER_MONTH and c["products"] == PRODUCTS_PER_MONTH + 1
-               for c in status["chunks"])
+               for c in status["chunks"] if c["detector"] == "stis_ccd")
+    assert all(c["processed"] == EXAMPLE_PER_MONTH and c["products"] == 1
+               for c in status["chunks"] if c["detector"] == "example_cam")
     before = {p: p.stat().st_mtime_ns for p in clean["out"].rglob("*.fits")}
     result = cli("campaign", "run", clean["config"])
     assert result.exit_code == 0, result.output
-    assert "0 chunk(s) done, 0 failed, 3 already done" in result.output
+    assert "0 chunk(s) done, 0 failed, 6 already done" in result.output
     assert {p: p.stat().st_mtime_ns for p in clean["out"].rglob("*.fits")} == before
 
 
@@ -214,22 +226,22 @@ def test_a_failed_chunk_is_never_done_and_is_retried_on_request(archive, tmp_pat
 
     monkeypatch.setattr(anneal_set, "build_product", flaky)
     report = Campaign.from_yaml(config).run()
-    assert len(report.done) == 2 and len(report.failed) == 1
+    assert len(report.done) == 5 and len(report.failed) == 1
     assert "simulated crash in a worker" in report.failed[0][1]
     rows = db_rows(tmp_path / "products")
-    statuses = {r[2]: r[3] for r in rows["chunks"]}
+    statuses = {r[2]: r[3] for r in rows["chunks"] if r[0] == "stis_ccd"}
     assert sorted(statuses.values()) == ["done", "done", "failed"]
     failed_chunk = next(k for k, v in statuses.items() if v == "failed")
     assert not (tmp_path / "products" / "stis_ccd" / "anneal" / failed_chunk).exists()
-    assert not [e for e in rows["exposures"] if e[0] == failed_chunk]
+    assert len([e for e in rows["exposures"] if e[0] == failed_chunk]) == EXAMPLE_PER_MONTH
 
     monkeypatch.setattr(anneal_set, "build_product", real)
     again = Campaign.from_yaml(config).run()
     assert again.done == [] and len(again.not_retried) == 1 and not again.ok
     result = cli("campaign", "run", config, "--retry-failed")
     assert result.exit_code == 0, result.output
-    assert "1 chunk(s) done, 0 failed, 2 already done" in result.output
-    assert [r[3] for r in db_rows(tmp_path / "products")["chunks"]] == ["done"] * MONTHS
+    assert "1 chunk(s) done, 0 failed, 5 already done" in result.output
+    assert [r[3] for r in db_rows(tmp_path / "products")["chunks"]] == ["done"] * 2 * MONTHS
 
 
 def test_two_campaigns_cannot_write_one_store(archive, tmp_path):
@@ -253,7 +265,7 @@ def test_a_rejected_exposure_is_recorded_with_its_reason(archive, tmp_path):
     with fits.open(dark, mode="update") as hdul:
         del hdul[0].header["CCDGAIN"]
     config = write_config(tmp_path, {"root": private, "table": archive["table"]},
-                          end="2011-03-01")
+                          end="2011-03-01", detectors={"stis_ccd": {"stages": ["anneal"]}})
     c = Campaign.from_yaml(config)
     report = c.run()
     assert report.ok and report.rejected == 1 and report.processed == FILES_PER_MONTH - 1
@@ -262,3 +274,12 @@ def test_a_rejected_exposure_is_recorded_with_its_reason(archive, tmp_path):
     assert rejected[0]["rootname"] == dark.name.split("_")[0]
     assert "CCDGAIN" in rejected[0]["reason"]
     assert [r.status for r in c.status()] == ["done"]
+
+
+def test_a_dask_local_cluster_gives_the_same_stores(clean, archive, tmp_path):
+    config = write_config(tmp_path, archive)
+    result = cli("campaign", "run", config, "--dask-local", "2")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "products"
+    assert snapshot(out) == clean["snap"]
+    assert db_rows(out) == clean["rows"]
