@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo   set up, simulate one STIS anneal month and build its whole reference-file set
+#   make demo   set up, simulate a local archive (two STIS anneal months and example_cam
+#               darks), index it, and run the campaign of examples/campaign.yaml over it
 #   make test   set up and run the test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,9 +19,13 @@ $(BIN)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml)
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/hstcal simulate --instrument stis_ccd --kind month --seed 1 --out $(DEMO)/raw
-	$(BIN)/hstcal run --instrument stis_ccd --stage anneal \
-	    --anneal-table $(DEMO)/raw/anneal_table.yml $(DEMO)/raw --out $(DEMO)/products
+	test -f $(DEMO)/archive/stis/anneal_table.yml || $(BIN)/hstcal simulate \
+	    --instrument stis_ccd --kind months -p months=2 --seed 1 --out $(DEMO)/archive/stis
+	test -f $(DEMO)/archive/example/truth.json || $(BIN)/hstcal simulate \
+	    --instrument example_cam --kind dark --count 8 --start 55600 --out $(DEMO)/archive/example
+	$(BIN)/hstcal archive index $(DEMO)/archive --database $(DEMO)/products/campaign.sqlite
+	$(BIN)/hstcal campaign run examples/campaign.yaml
+	$(BIN)/hstcal campaign status examples/campaign.yaml
 
 test: install
 	$(BIN)/python -m pytest
@@ -30,6 +35,7 @@ test-all: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_crreject.py
+	$(BIN)/python benchmarks/bench_campaign.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

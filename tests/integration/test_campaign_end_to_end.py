@@ -190,10 +190,12 @@ def test_sigkill_at_any_moment_then_resume_equals_a_clean_run(clean, archive, tm
             (out / ".staging").rglob("*_bia.fits"))),
     ]
     killed = 0
+    mark = f"hstcal-sigkill-test-{os.getpid()}-{time.time_ns()}"
+    env = {**os.environ, "HSTCAL_TEST_MARK": mark}
     for what, predicate in kill_points:
         proc = subprocess.Popen([sys.executable, "-m", "hstcal_core.cli", "campaign", "run",
                                  str(config)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.DEVNULL, start_new_session=True, env=env)
         try:
             if _poll(predicate, proc):
                 os.kill(proc.pid, signal.SIGKILL)  # the driver only: workers are orphaned
@@ -205,9 +207,26 @@ def test_sigkill_at_any_moment_then_resume_equals_a_clean_run(clean, archive, tm
     assert killed >= 2, "the run finished before the kill points were reached"
     result = cli("campaign", "run", config)
     assert result.exit_code == 0, result.output
-    time.sleep(0.5)  # let orphaned workers of the killed runs exit
     assert snapshot(out) == clean["snap"]
     assert db_rows(out) == clean["rows"]
+    # the killed drivers' workers noticed and left (none lingers as an orphan)
+    deadline = time.monotonic() + 20
+    while _marked_processes(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _marked_processes(mark) == []
+
+
+def _marked_processes(mark: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if mark.encode() in (proc / "environ").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
 
 
 def test_a_failed_chunk_is_never_done_and_is_retried_on_request(archive, tmp_path,
