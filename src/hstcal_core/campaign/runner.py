@@ -232,10 +232,19 @@ class Campaign:
         return connect(self.config.database)
 
     def status(self) -> list[ChunkRow]:
-        """Every chunk's state (read only; works while a run holds the lock)."""
+        """Every chunk's state; chunks no run has reached yet are listed as pending/inactive.
+
+        Only reads chunk rows, so it is safe while a run holds the lock.
+        """
         state = CampaignState(self._connect(), self.config.name, self.config.fingerprint())
-        state.ensure_chunks(self._units())
-        return state.chunks()
+        known = {r.unit: r for r in state.chunks()}
+        rows = []
+        for det, st, key, start, end, inactive in self._units():
+            rows.append(known.pop((det, st, key), None) or ChunkRow(
+                -1, det, st, key, start, end, INACTIVE if inactive else PENDING, None, (), 0,
+                0, 0, 0))
+        rows.extend(known.values())  # chunks of an earlier, wider configuration
+        return sorted(rows, key=lambda r: (r.start_mjd, r.detector, r.stage))
 
     def exposures(self) -> list[dict]:
         """Every exposure outcome recorded so far (processed / rejected with reason)."""
