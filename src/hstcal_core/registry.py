@@ -79,10 +79,19 @@ class DetectorEntry:
     stages: Mapping[str, tuple[Param, ...]]
     defaults: Mapping[str, Mapping[str, Any]]
     simulator: Callable | None = None
+    reader: Callable | None = None
 
     @property
     def name(self) -> str:
         return self.detector.name
+
+    def read(self, path):
+        """Read one input with the plugin's reader, or the core's ``read_exposure``."""
+        if self.reader is not None:
+            return self.reader(path)
+        from .fitsio import read_exposure
+
+        return read_exposure(path)
 
     def require_stage(self, stage: str) -> None:
         """Raise :class:`StageNotSupportedError` if ``stage`` is not provided."""
@@ -104,7 +113,8 @@ class Registrar:
     def detector(self, detector: Detector, *,
                  stages: Mapping[str, Iterable[Param]] | Iterable[str] = (),
                  defaults: Mapping[str, Mapping[str, Any]] | None = None,
-                 simulator: Callable | None = None) -> None:
+                 simulator: Callable | None = None,
+                 reader: Callable | None = None) -> None:
         """Register one detector.
 
         Parameters
@@ -117,6 +127,10 @@ class Registrar:
             ``{stage: {parameter: default}}`` overriding the stage's own defaults.
         simulator : callable, optional
             ``simulator(out_dir, **kwargs) -> truth`` used by ``hstcal simulate``.
+        reader : callable, optional
+            ``reader(path) -> Exposure`` for file formats :func:`hstcal_core.fitsio.read_exposure`
+            cannot read (WFPC2 GEIS/waivered groups, one chip per detector); stages use it
+            instead of ``read_exposure``.
         """
         if not isinstance(detector, Detector):
             raise PluginError(
@@ -134,6 +148,7 @@ class Registrar:
             stages=stage_params,
             defaults={k: dict(v) for k, v in (defaults or {}).items()},
             simulator=simulator,
+            reader=reader,
         )
         self._registry._add_detector(entry)
         self._plugin.detectors.append(detector.name)
