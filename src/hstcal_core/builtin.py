@@ -3,15 +3,47 @@ plugin overrides them (registered ``trylast``, as pytest registers its essential
 
 from __future__ import annotations
 
-import numpy as np
-from scipy import ndimage
+from collections.abc import Mapping
 
+from .algorithms.crstats import cr_statistics
+from .algorithms.label import LabelResult, label_crs
 from .combine import combine_exposures
 from .markers import hookimpl
 
-__all__ = ["reject_crs", "label"]
+__all__ = ["LabelHookResult", "label", "measure", "reject_crs"]
 
-_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+# Census size cut (HSTcosmicrays threshold_l=2 / threshold_u=1e5; Miles et al. 2021).
+_DEFAULT_MIN_CR_SIZE = 3
+_DEFAULT_MAX_CR_SIZE = 100_000
+
+
+class LabelHookResult(tuple):
+    """``(labels, n)`` as the ``label`` hook returns it, carrying the size-cut bookkeeping.
+
+    Unpacks as the two-tuple the hook spec promises; the census reads ``n_cut_small``,
+    ``n_cut_large`` (events removed by the cut) and ``sizes`` (pixels per kept CR) as
+    attributes, so plugins returning a plain tuple still work (they count 0 cuts).
+    """
+
+    n_cut_small: int
+    n_cut_large: int
+    sizes: object
+
+    @classmethod
+    def from_result(cls, result: LabelResult) -> LabelHookResult:
+        out = cls((result.labels, result.n))
+        out.n_cut_small = result.n_cut_small
+        out.n_cut_large = result.n_cut_large
+        out.sizes = result.sizes
+        return out
+
+
+def _option(options, name: str, default):
+    """``options[name]`` when the stage declares it (and it is set), else ``default``."""
+    if options is None:
+        return default
+    value = options.get(name)
+    return default if value is None else value
 
 
 @hookimpl(trylast=True)
@@ -23,6 +55,31 @@ def reject_crs(detector, exposures, options):
 
 @hookimpl(trylast=True)
 def label(detector, image, mask, options):
-    """8-connected components of ``mask`` (scipy.ndimage.label)."""
-    labels, n = ndimage.label(np.asarray(mask, dtype=bool), structure=_EIGHT_CONNECTED)
-    return labels.astype(np.int32, copy=False), int(n)
+    """8-connected components of ``mask`` with the census size cut.
+
+    Objects of ``min_cr_size`` ≤ size < ``max_cr_size`` pixels are kept (options, defaults
+    3 and 100000) and numbered ``1 .. n`` (:func:`hstcal_core.algorithms.label.label_crs`).
+    Returns a :class:`LabelHookResult`: ``(labels, n)`` plus the cut counts as attributes.
+    """
+    result = label_crs(mask,
+                       min_size=int(_option(options, "min_cr_size", _DEFAULT_MIN_CR_SIZE)),
+                       max_size=int(_option(options, "max_cr_size", _DEFAULT_MAX_CR_SIZE)))
+    return LabelHookResult.from_result(result)
+
+
+@hookimpl(trylast=True)
+def measure(detector, kind, data, options):
+    """Per-CR statistics for ``kind == "crstats"``; None for any other kind.
+
+    ``data`` maps ``image`` (electrons), ``labels`` and ``n`` (from ``label``); the result
+    is :func:`hstcal_core.algorithms.crstats.cr_statistics`: the CR_COLUMNS but ``imset``.
+    """
+    if kind != "crstats":
+        return None
+    if not isinstance(data, Mapping):
+        raise TypeError(f"measure(kind='crstats') needs a mapping with image, labels and n; "
+                        f"got {type(data).__name__}")
+    missing = [key for key in ("image", "labels", "n") if key not in data]
+    if missing:
+        raise KeyError(f"measure(kind='crstats'): data lacks {', '.join(missing)}")
+    return cr_statistics(data["image"], data["labels"], int(data["n"]))
