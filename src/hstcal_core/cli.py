@@ -135,13 +135,14 @@ def simulate(detector, kind, count, seed, out, gain, binning, start_mjd, pairs) 
 @click.option("--anneal-table", default=None, type=click.Path(), help="Anneal table (anneal stage).")
 @click.option("--crrejtab", default=None, type=click.Path(), help="CRREJTAB for rejection parameters.")
 @click.option("--useafter", default=None, help="USEAFTER of the product.")
+@click.option("--store", default=None, type=click.Path(), help="HDF5 store (crstats).")
 @click.option("--config", "config", default=None, type=click.Path(), help="YAML parameter file.")
 @click.option("--save-config", default=None, type=click.Path(), help="Write the effective parameters.")
 @click.option("-p", "--param", "pairs", multiple=True, metavar="KEY=VALUE",
               help="Any stage parameter (see --list-params).")
 @click.option("--list-params", is_flag=True, help="Print the stage's parameters and exit.")
 def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_table, crrejtab,
-        useafter, config, save_config, pairs, list_params) -> None:
+        useafter, store, config, save_config, pairs, list_params) -> None:
     """Run one stage on INPUTS for one detector.
 
     Parameter precedence: these flags and -p > --config YAML > plugin defaults.
@@ -154,7 +155,7 @@ def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_tabl
     params = _parse_pairs(pairs)
     for key, value in (("basebias", basebias), ("basedark", basedark), ("bias", bias),
                        ("anneal_table", anneal_table), ("crrejtab", crrejtab),
-                       ("useafter", useafter)):
+                       ("useafter", useafter), ("store", store)):
         if value is not None:
             params[key] = value
     result = run_stage(stage_name, detector=detector, inputs=[Path(i) for i in inputs],

@@ -390,6 +390,46 @@ _add(Stage("anneal", "the whole reference-file set of each anneal month in a dir
            finish=_finish_anneal))
 
 
+def _run_crstats(ctx: StageContext) -> StageResult:
+    from .census.stage import run_crstats
+
+    return run_crstats(ctx)
+
+
+def _plan_crstats(ctx: StageContext) -> list:
+    from .census.stage import plan_crstats
+
+    return plan_crstats(ctx)
+
+
+def _finish_crstats(ctx: StageContext, outputs: Mapping) -> StageResult:
+    from .census.stage import finish_crstats
+
+    return finish_crstats(ctx, outputs)
+
+
+CRSTATS_PARAMS: tuple[Param, ...] = (
+    Param("store", as_optional_path, None, "HDF5 census store to append to (required)"),
+    Param("store_batch", as_optional_str, None,
+          "batch key of this run in the store (campaigns set it; a committed key is skipped)"),
+    Param("grouping", as_optional_str, "auto",
+          "rejection groups: 'pairs' (same mode and EXPTIME, consecutive), 'single' (each "
+          "file alone) or 'auto' (CR-split files alone, others paired)",
+          choices=("auto", "pairs", "single")),
+    # A pair loses every CR that overlaps one in its partner (~1/3 of STIS 1100 s darks'
+    # CRs touch one); HSTcosmicrays combined up to 30 darks per call.
+    Param("group_size", lambda v: int(v), 4,
+          "darks combined per rejection group when pairing (2 = strict pairs)"),
+    Param("min_cr_size", lambda v: int(v), 3, "smallest cosmic ray kept, pixels (anchor: > 2)"),
+    Param("max_cr_size", lambda v: int(v), 100_000,
+          "cosmic rays of this many pixels or more are cut (anchor: < 1e5)"),
+)
+
+_add(Stage("crstats", "cosmic-ray census of darks: reject, label, measure, append to HDF5",
+           _run_crstats, CALIBRATE_PARAMS + CRREJECT_PARAMS + CRSTATS_PARAMS,
+           needs_out="none", purposes=("crdark",), plan=_plan_crstats, finish=_finish_crstats))
+
+
 def stage(name: str) -> Stage:
     """Return the stage ``name`` or raise :class:`ConfigError` listing the known ones."""
     try:

@@ -15,7 +15,8 @@ Example::
       retries: 4               # mast: download attempts after the first, with
       backoff: 2.0             #   doubling waits from this many seconds
     database: campaign.sqlite  # a path (SQLite) or a SQLAlchemy URL (postgresql://...)
-    out: products/             # FITS products (and later HDF5 stores)
+    out: products/             # FITS products
+    store: products/census.h5  # the cosmic-ray census store (default: out/census.h5)
     scratch: scratch/          # downloads, deleted once their chunk is stored
     keep_downloads: false
     executor: {workers: 2}     # or {scheduler: tcp://host:8786} or {dask_local: 4}
@@ -50,7 +51,7 @@ __all__ = ["ArchiveSettings", "ExecutorSettings", "DetectorJob", "CampaignConfig
            "load_campaign_config", "campaign_config"]
 
 _TOP_KEYS = {"name", "start", "end", "chunking", "anneal_table", "archive", "database", "out",
-             "scratch", "keep_downloads", "executor", "detectors"}
+             "scratch", "keep_downloads", "executor", "detectors", "store"}
 _ARCHIVE_KEYS = {"kind", "root", "server", "cloud", "retries", "backoff", "index"}
 _EXECUTOR_KEYS = {"workers", "scheduler", "dask_local"}
 _JOB_KEYS = {"stages", "purposes", "criteria", "params"}
@@ -108,6 +109,7 @@ class CampaignConfig:
     anneal_table: Path | None = None
     keep_downloads: bool = False
     executor: ExecutorSettings = ExecutorSettings()
+    store: Path | None = None
 
     def fingerprint(self) -> str:
         """Hash of what decides the products (not where they go or how they run)."""
@@ -254,7 +256,8 @@ def campaign_config(data: Mapping[str, Any], *, base: Path | None = None,
                           database=str(database), scratch=scratch, archive=archive,
                           chunking=chunking, anneal_table=anneal_table,
                           keep_downloads=bool(data.get("keep_downloads", False)),
-                          executor=executor)
+                          executor=executor,
+                          store=path(data["store"]) if data.get("store") else out / "census.h5")
 
 
 def load_campaign_config(path: str | Path) -> CampaignConfig:

@@ -433,6 +433,9 @@ class Campaign:
         params = {k: v for k, v in params.items() if k in declared}
         if "anneal_table" in declared and cfg.anneal_table and "anneal_table" not in params:
             params["anneal_table"] = str(cfg.anneal_table)
+        if "store" in declared:  # the driver appends each chunk as one batch (finish)
+            params["store"] = str(cfg.store)
+            params["store_batch"] = "/".join(row.unit)
         options = resolve_options(stage_params(st, entry),
                                   plugin_defaults=entry.defaults.get(st.name, {}),
                                   config=params, config_origin=f"{cfg.name}: detectors."

@@ -16,7 +16,7 @@ __all__ = ["CR_COLUMNS", "ExposureRecord", "empty_crs"]
 
 # Per-cosmic-ray columns (float64 unless noted), as `measure(kind="crstats")` returns them.
 CR_COLUMNS: dict[str, str] = {
-    "energy_e": "total deposited charge, electrons",
+    "energy_e": "deposited charge over the CR's pixels and their 8-neighbours, electrons",
     "size_px": "number of pixels (int32)",
     "width_sigma": "sqrt((Ixx + Iyy) / 2), pixels ('size in sigmas')",
     "symmetry": "sqrt(((Ixx - Iyy)^2 + 4 Ixy^2) / (Ixx + Iyy)^2); 0 = round",

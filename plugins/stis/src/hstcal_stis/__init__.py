@@ -55,12 +55,19 @@ _STAGES = {
     "crreject": CALIBRATION_PARAMS,
     **{kind: CALIBRATION_PARAMS + REFFILE_PARAMS for kind in BIAS_KINDS + DARK_KINDS},
     "anneal": CALIBRATION_PARAMS + REFFILE_PARAMS,
+    "crstats": CALIBRATION_PARAMS,
 }
 
 _DEFAULTS = {
     **{kind: {"scale_by_exptime": False} for kind in BIAS_KINDS},
     **{kind: {"scale_by_exptime": True} for kind in DARK_KINDS},
     "anneal": {"bias_thresholds": BIAS_THRESHOLDS, "period_modes": PERIOD_MODES},
+    # issue 4: ocrreject semantics for the census, crsigmas 6,5,4 and sky mode.  The
+    # guess is the minimum: with a handful of darks the median is pulled halfway to a
+    # hit (STIS's own CRREJTAB uses minimum for small CR-splits).  No temperature
+    # scaling: it normalises dark current and would rescale every CR's charge.
+    "crstats": {"crsigmas": (6.0, 5.0, 4.0), "initgues": "minimum", "skysub": "mode",
+                "temperature_scaling": "never"},
 }
 
 

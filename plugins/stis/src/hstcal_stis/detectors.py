@@ -74,6 +74,7 @@ STIS_CCD = Detector(
         "frame_keyword": "TARGNAME",
         "mode_keywords": ("CCDAMP", "CCDGAIN", "BINAXIS1", "BINAXIS2"),
         "temperature_keyword": "OCCDHTAV",
+        "census_readout_time_s": 15.0,  # HSTcosmicrays readout_time for STIS/CCD
         "overscan_leading": 19,   # stissizes.h OVERSCAN_LEFT
         "overscan_trailing": 19,  # OVERSCAN_RIGHT
         "overscan_virtual": 20,   # OVERSCAN_TOP (parallel, virtual)

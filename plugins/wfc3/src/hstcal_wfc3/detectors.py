@@ -154,7 +154,7 @@ WFC3_IR = Detector(
         "quadrants": 4,
         "multiaccum": True,
         "full_well_e": 80000.0,
-        "census_readout_time_s": 0.0,  # HSTcosmicrays: ramps, no readout padding
+        "census_readout_time_s": 1.0,  # issue 4: IR integration time = EXPTIME + 1 s
     },
 )
 

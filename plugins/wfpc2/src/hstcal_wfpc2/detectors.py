@@ -121,6 +121,8 @@ def _chip(chip: int, scale: float, description: str) -> Detector:
             "adc_full_scale_dn": 4095,
             "likely_saturated_dn": 3500,  # WFPC2 DHB Table 3.4, flag 8
             "census_readout_time_s": 30.0,  # HSTcosmicrays readout_time
+            # ... and 60 s for exposures longer than 180 s (issue 4; HSTcosmicrays' WFPC2 rule)
+            "census_readout_long": (180.0, 60.0),
         },
     )
 
