@@ -1,4 +1,4 @@
-"""Command line: ``hstcal plugins|stages|simulate|run|archive|campaign``.
+"""Command line: ``hstcal plugins|stages|simulate|run|archive|campaign|census``.
 
 Errors hstcal raises on purpose (bad input, bad configuration, unsupported stage)
 are printed as one line naming the file or key, with exit status 2; a stage that
@@ -172,9 +172,11 @@ def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_tabl
 
 from .cli_archive import archive as _archive  # noqa: E402
 from .cli_campaign import campaign as _campaign  # noqa: E402
+from .cli_census import census as _census  # noqa: E402
 
 main.add_command(_archive)
 main.add_command(_campaign)
+main.add_command(_census)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
