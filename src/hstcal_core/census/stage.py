@@ -155,28 +155,35 @@ def plan_crstats(ctx, *, registry: Registry | None = None) -> list[Task]:
     return tasks
 
 
-def _positive_deviations(inputs: Sequence[Exposure], combined) -> np.ndarray | None:
-    """Per source imset: pixels brighter (per second) than in every other imset.
+def _positive_deviations(inputs: Sequence[Exposure], combined) -> list | None:
+    """Per source imset: which of its flagged pixels are brighter (per second) than the
+    same pixel in every other imset.
 
     A cosmic ray only adds charge.  With few images (a dark pair) the median guess
     sits halfway between a hit and its partner, so the rejection flags both; keeping
     only positive deviations from the other images' minimum assigns the hit to the
     exposure it landed in (the pair case HSTcosmicrays, combining up to 30 darks,
-    never met).  None when there is nothing to compare (one image).
+    never met).  Only flagged pixels are examined (a few per cent of the image).
+    Returns one boolean array per source (same shape as its mask), or None when
+    there is nothing to compare (one image).
     """
     imsets = [i for e in inputs for i in e.imsets if i.header.get("IMSET_OK", True) is not False]
     if len(imsets) < 2 or len(imsets) != len(combined.sources):
         return None
     if any(np.asarray(i.sci).shape != np.asarray(imsets[0].sci).shape for i in imsets):
         return None
-    norm = np.stack([np.asarray(i.sci, np.float32) / np.float32(i.exptime if i.exptime > 0
-                                                                 else 1.0) for i in imsets])
-    order = np.argsort(norm, axis=0, kind="stable")[:2]
-    lowest = np.take_along_axis(norm, order[:1], axis=0)[0]
-    second = np.take_along_axis(norm, order[1:2], axis=0)[0]
-    j = np.arange(len(imsets))[:, None, None]
-    others_min = np.where(order[0][None] == j, second[None], lowest[None])
-    return norm > others_min
+    flats = [np.asarray(i.sci).ravel() for i in imsets]
+    scale = np.array([1.0 / (i.exptime if i.exptime > 0 else 1.0) for i in imsets])
+    keep = []
+    for j, mask in enumerate(combined.masks):
+        flat_mask = np.asarray(mask, dtype=bool).ravel()
+        idx = np.flatnonzero(flat_mask)
+        mine = flats[j][idx] * scale[j]
+        others = np.min([flats[m][idx] * scale[m] for m in range(len(flats)) if m != j], axis=0)
+        out = np.zeros(flat_mask.size, dtype=bool)
+        out[idx] = mine > others
+        keep.append(out.reshape(np.shape(mask)))
+    return keep
 
 
 def _headers(entry, path: Path):
@@ -334,15 +341,37 @@ def _energy_with_wings(image: np.ndarray, labels: np.ndarray, n: int) -> np.ndar
     (measured on the simulator's tracks); summing only the flagged pixels, as
     HSTcosmicrays does, biases energies low by that much.  A neighbour touching two
     CRs goes to the higher label (rare at HST's rates).  Background-subtracted noise
-    in the ring averages to zero.
+    in the ring averages to zero.  Works on the flagged pixels and their neighbours
+    only, not the whole image.
     """
-    from scipy import ndimage
-
-    grown = ndimage.grey_dilation(labels, size=(3, 3))
-    grown = np.where(labels > 0, labels, grown)
-    flagged = np.flatnonzero(grown)
-    return np.bincount(grown.ravel()[flagged], weights=image.ravel()[flagged].astype(np.float64),
-                       minlength=n + 1)[1:]
+    ny, nx = labels.shape
+    flat_labels = labels.ravel()
+    flat_image = image.ravel()
+    idx = np.flatnonzero(flat_labels)
+    energy = np.bincount(flat_labels[idx], weights=flat_image[idx].astype(np.float64),
+                         minlength=n + 1)
+    y, x = np.divmod(idx, nx)
+    ring_pix, ring_lab = [], []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy == 0 and dx == 0:
+                continue
+            yy, xx = y + dy, x + dx
+            ok = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
+            neighbour = yy[ok] * nx + xx[ok]
+            free = flat_labels[neighbour] == 0
+            ring_pix.append(neighbour[free])
+            ring_lab.append(flat_labels[idx[ok][free]])
+    pix = np.concatenate(ring_pix)
+    lab = np.concatenate(ring_lab)
+    if pix.size:
+        order = np.lexsort((-lab, pix))  # per pixel, the highest label first
+        pix, lab = pix[order], lab[order]
+        first = np.ones(pix.size, dtype=bool)
+        first[1:] = pix[1:] != pix[:-1]
+        energy += np.bincount(lab[first], weights=flat_image[pix[first]].astype(np.float64),
+                              minlength=n + 1)
+    return energy[1:]
 
 
 def _track(exp: Exposure, start: float, end: float):
