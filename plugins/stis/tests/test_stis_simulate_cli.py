@@ -28,7 +28,7 @@ def test_simulate_cli_gain4_binned(tmp_path):
 def test_simulate_api_and_unsupported_detector(tmp_path):
     truth = hstcal_core.simulate_detector("stis_ccd", tmp_path / "d", kind="dark", count=1, seed=2)
     assert truth.kind == "dark" and len(truth.files) == 1
-    result = CliRunner().invoke(main, ["simulate", "--instrument", "acs_wfc", "--out",
+    result = CliRunner().invoke(main, ["simulate", "--instrument", "cos_fuv", "--out",
                                        str(tmp_path / "x")])
     assert result.exit_code == 2
-    assert "not supported by plugin hstcal-acs" in result.output
+    assert "not supported by plugin hstcal-cos" in result.output
