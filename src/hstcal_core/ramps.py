@@ -191,6 +191,9 @@ def calibrate_ramp(detector: Detector, exposure: Exposure, fmt: RampFormat) -> E
     InputError
         Not a MULTIACCUM IMA, an unknown BUNIT, or sample times that repeat.
     """
+    from .stages import check_header_detector
+
+    check_header_detector(exposure.path, exposure.primary, detector)
     path = exposure.path
     times = sample_times(exposure, fmt)
     try:

@@ -196,11 +196,17 @@ def load_inputs(ctx: StageContext, paths: Sequence[Path] | None = None,
 
 
 def check_header_detector(path: Path, primary, detector: Detector) -> None:
-    """Raise :class:`InputError` naming ``path`` unless INSTRUME/DETECTOR match ``detector``."""
+    """Raise :class:`InputError` naming ``path`` unless INSTRUME and the detector keyword
+    match ``detector``.
+
+    The keyword is DETECTOR unless the plugin names another in
+    ``extra["detector_keyword"]`` (NICMOS files say CAMERA = 1, 2 or 3).
+    """
+    keyword = str(detector.extra.get("detector_keyword", "DETECTOR"))
     inst = str(primary.get("INSTRUME", "")).strip().upper()
-    det = str(primary.get("DETECTOR", "")).strip().upper()
-    if inst != detector.instrument.upper() or det != detector.detector.upper():
-        raise InputError(path, f"is INSTRUME={inst or '?'} DETECTOR={det or '?'}, not "
+    det = str(primary.get(keyword, "")).strip().upper()
+    if inst != detector.instrument.upper() or det != str(detector.detector).upper():
+        raise InputError(path, f"is INSTRUME={inst or '?'} {keyword}={det or '?'}, not "
                                f"{detector.instrument}/{detector.detector} ({detector.name})")
 
 
@@ -420,6 +426,8 @@ CRSTATS_PARAMS: tuple[Param, ...] = (
     # CRs touch one); HSTcosmicrays combined up to 30 darks per call.
     Param("group_size", lambda v: int(v), 4,
           "darks combined per rejection group when pairing (2 = strict pairs)"),
+    Param("darks_only", as_bool, True,
+          "refuse frames whose frame keyword (TARGNAME/IMAGETYP) does not start with DARK"),
     Param("min_cr_size", lambda v: int(v), 3, "smallest cosmic ray kept, pixels (anchor: > 2)"),
     Param("max_cr_size", lambda v: int(v), 100_000,
           "cosmic rays of this many pixels or more are cut (anchor: < 1e5)"),

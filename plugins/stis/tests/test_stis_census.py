@@ -143,7 +143,12 @@ def test_real_cr_split_raws(shared_data, tmp_path):
 
     raws = sorted((shared_data / "hst" / "stis" / "ccd_crsplit").glob("*_raw.fits.gz"))
     assert raws
-    result = run_stage("crstats", detector="stis_ccd", inputs=raws, store=tmp_path / "r.h5")
+    # science CR-splits (NGC 1068), not darks: measured on request
+    refused = run_stage("crstats", detector="stis_ccd", inputs=raws, store=tmp_path / "n.h5")
+    assert len(refused.failures) == len(raws)
+    assert all("not a dark (TARGNAME=NGC1068" in why for _, why in refused.failures)
+    result = run_stage("crstats", detector="stis_ccd", inputs=raws, store=tmp_path / "r.h5",
+                       darks_only=False)
     assert result.ok, result.failures
     table = read_exposures(tmp_path / "r.h5")
     assert len(table) == len(raws)

@@ -65,15 +65,38 @@ def companion(path: Path) -> Path | None:
     return None
 
 
-def integration_time(detector, exptime: float, flashdur: float = 0.0) -> float:
-    """EXPTIME + FLASHDUR + the detector's census readout padding, s (issue 4)."""
+def integration_time(detector, exptime: float, flashdur: float = 0.0,
+                     readouts: int = 1) -> float:
+    """EXPTIME + FLASHDUR + the detector's census readout padding per read-out, s (issue 4)."""
     from ..algorithms import crstats
 
     readout = float(detector.extra.get("census_readout_time_s", detector.readout_time_s))
     long_rule = detector.extra.get("census_readout_long")
     if long_rule is not None and exptime > float(long_rule[0]):
         readout = float(long_rule[1])
-    return crstats.integration_time(exptime, flashdur, readout)
+    return crstats.integration_time(exptime, flashdur, readout * int(readouts))
+
+
+def _time_span(det, exp: Exposure) -> tuple[float, float, float, int]:
+    """``(start MJD, end MJD, exposure time s, read-outs)`` of one exposure.
+
+    A CR-split file (one chip, several imsets exposed and read out one after the other,
+    STIS CRSPLIT) spans its imsets: their summed EXPTIME, the first start, the last end,
+    one read-out each.  Its primary carries TEXPTIME/TEXPSTRT/TEXPEND and no EXPTIME, so
+    ``Exposure.key`` would answer with SCI,1 alone.  Chips (one read-out) and ramp
+    increments (RAMPDIFF: one non-destructive ramp) keep the exposure's own keywords.
+    """
+    exptime = float(exp.key("EXPTIME", exp.key("TEXPTIME", 0.0)) or 0.0)
+    start = float(exp.key("EXPSTART", exp.key("TEXPSTRT", 0.0)) or 0.0)
+    end = float(exp.key("EXPEND", exp.key("TEXPEND", start + exptime / 86400.0)) or start)
+    splits = exp.imsets
+    if (int(det.extra.get("chips", 1) or 1) > 1 or len(splits) < 2
+            or any(i.header.get("RAMPDIFF", False) for i in splits)):
+        return start, end, exptime, 1
+    starts = [float(i.header["EXPSTART"]) for i in splits if "EXPSTART" in i.header]
+    ends = [float(i.header["EXPEND"]) for i in splits if "EXPEND" in i.header]
+    return (min(starts, default=start), max(ends, default=end),
+            float(sum(i.exptime for i in splits)), len(splits))
 
 
 def to_electrons(sci: np.ndarray, header, primary, detector, exptime: float) -> np.ndarray:
@@ -108,7 +131,7 @@ def plan_crstats(ctx, *, registry: Registry | None = None) -> list[Task]:
     """Group the inputs (headers only) into one task per rejection group."""
     grouping = ctx.options.get("grouping") or "auto"
     chips = int(ctx.detector.extra.get("chips", 1) or 1)
-    facts, failed, alone = [], [], []
+    facts, failed, alone, unpaired = [], [], [], []
     for path in ctx.inputs:
         path = Path(path)
         try:
@@ -131,8 +154,10 @@ def plan_crstats(ctx, *, registry: Registry | None = None) -> list[Task]:
             by_mode.setdefault((mode, exptime), []).append(path)
         for (mode, exptime), paths in by_mode.items():
             if len(paths) == 1:
-                failed.append((str(paths[0]), f"no partner dark of the same mode {mode} and "
-                                              f"EXPTIME {exptime} s to reject cosmic rays with"))
+                # calibrated first (in its task), so that what is not a usable dark at
+                # all is refused for that reason, not for want of a partner
+                unpaired.append((paths[0], f"no partner dark of the same mode {mode} and "
+                                           f"EXPTIME {exptime} s to reject cosmic rays with"))
                 continue
             size = max(2, int(ctx.options.get("group_size") or 2))
             chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
@@ -152,20 +177,27 @@ def plan_crstats(ctx, *, registry: Registry | None = None) -> list[Task]:
         tasks.append(Task(key, measure_group, {
             "detector": ctx.detector.name, "options": ctx.options,
             "paths": [str(p) for p in group], **extra}))
+    for path, reason in unpaired:
+        tasks.append(Task(path.name.split("_")[0], measure_group, {
+            "detector": ctx.detector.name, "options": ctx.options, "paths": [str(path)],
+            "unpaired": reason, **extra}))
     return tasks
 
 
 def _positive_deviations(inputs: Sequence[Exposure], combined) -> list | None:
     """Per source imset: which of its flagged pixels are brighter (per second) than the
-    same pixel in every other imset.
+    same pixel in the other exposures' imsets, taken by their median.
 
     A cosmic ray only adds charge.  With few images (a dark pair) the median guess
     sits halfway between a hit and its partner, so the rejection flags both; keeping
-    only positive deviations from the other images' minimum assigns the hit to the
-    exposure it landed in (the pair case HSTcosmicrays, combining up to 30 darks,
-    never met).  Only flagged pixels are examined (a few per cent of the image).
-    Returns one boolean array per source (same shape as its mask), or None when
-    there is nothing to compare (one image).
+    only positive deviations assigns the hit to the exposure it landed in (the pair
+    case HSTcosmicrays, combining up to 30 darks, never met).  The reference is the
+    median of the other imsets (for a pair: the other one): with three or more, where
+    two others hold overlapping hits the acsrej-style rejection (two-sided) flags the
+    clean images too, and the other images' *minimum* is a clean image that a clean
+    one exceeds half the time.  Only flagged pixels are examined (a few per cent of the
+    image).  Returns one boolean array per source (same shape as its mask), or None
+    when there is nothing to compare (one image).
     """
     imsets = [i for e in inputs for i in e.imsets if i.header.get("IMSET_OK", True) is not False]
     if len(imsets) < 2 or len(imsets) != len(combined.sources):
@@ -179,7 +211,8 @@ def _positive_deviations(inputs: Sequence[Exposure], combined) -> list | None:
         flat_mask = np.asarray(mask, dtype=bool).ravel()
         idx = np.flatnonzero(flat_mask)
         mine = flats[j][idx] * scale[j]
-        others = np.min([flats[m][idx] * scale[m] for m in range(len(flats)) if m != j], axis=0)
+        others = np.median([flats[m][idx] * scale[m] for m in range(len(flats)) if m != j],
+                           axis=0)
         out = np.zeros(flat_mask.size, dtype=bool)
         out[idx] = mine > others
         keep.append(out.reshape(np.shape(mask)))
@@ -201,8 +234,12 @@ def _planning_report(*, failures) -> TaskOutput:
 
 # --------------------------------------------------------------------------- task
 def measure_group(*, detector: str, options, paths: Sequence[str],
-                  registry: Registry | None = None) -> TaskOutput:
-    """Reject, label and measure one group of darks (runs in a worker)."""
+                  registry: Registry | None = None, unpaired: str | None = None) -> TaskOutput:
+    """Reject, label and measure one group of darks (runs in a worker).
+
+    ``unpaired``: the reason a lone dark cannot be paired; it is calibrated (so that an
+    input that is no usable dark says so) and then refused with that reason.
+    """
     registry = registry or get_registry()
     entry = registry.entry(detector)
     det, hooks = entry.detector, registry.hooks
@@ -210,10 +247,14 @@ def measure_group(*, detector: str, options, paths: Sequence[str],
     exposures: list[Exposure] = []
     for p in paths:
         try:
-            exposures.append(hooks.calibrate(detector=det, exposure=entry.read(Path(p)),
-                                             options=options))
+            cal = hooks.calibrate(detector=det, exposure=entry.read(Path(p)), options=options)
+            _require_dark(cal, det, options)  # after calibrate: plugins say it their way
+            exposures.append(cal)
         except InputError as exc:
             out.failures.append((p, exc.problem))
+    if unpaired is not None:
+        out.failures.extend((str(e.path), unpaired) for e in exposures)
+        return out
     if not exposures:
         return out
     try:
@@ -228,6 +269,17 @@ def measure_group(*, detector: str, options, paths: Sequence[str],
         except InputError as exc:
             out.failures.append((str(exp.path), exc.problem))
     return out
+
+
+def _require_dark(exposure: Exposure, det, options) -> None:
+    """The census measures darks: refuse other frames unless ``darks_only`` is off."""
+    if not options.get("darks_only", True):
+        return
+    keyword = str(det.extra.get("frame_keyword", "TARGNAME"))
+    value = str(exposure.key(keyword, "") or "").strip().upper()
+    if not value.startswith("DARK"):
+        raise InputError(exposure.path, f"not a dark ({keyword}={value or '?'}); the census "
+                                        f"measures darks (darks_only=false measures any frame)")
 
 
 def _cr_masks(det, hooks, exposures: Sequence[Exposure], options) -> dict[str, list]:
@@ -270,7 +322,7 @@ def _cr_masks(det, hooks, exposures: Sequence[Exposure], options) -> dict[str, l
 
 
 def _record(det, hooks, exp: Exposure, masks: list, options) -> ExposureRecord:
-    exptime = float(exp.key("EXPTIME", exp.key("TEXPTIME", 0.0)) or 0.0)
+    start, end, exptime, readouts = _time_span(det, exp)
     if exptime < 0.1:
         raise InputError(exp.path, f"EXPTIME {exptime} s < 0.1 s: not a usable dark")
     columns = {k: [] for k in CR_COLUMNS}
@@ -308,10 +360,8 @@ def _record(det, hooks, exp: Exposure, masks: list, options) -> ExposureRecord:
         if parts:
             crs[name] = np.concatenate(parts).astype(crs[name].dtype, copy=False)
     n_cr = int(crs["energy_e"].size)
-    start = float(exp.key("EXPSTART", exp.key("TEXPSTRT", 0.0)) or 0.0)
-    end = float(exp.key("EXPEND", exp.key("TEXPEND", start + exptime / 86400.0)) or start)
     flashdur = float(exp.key("FLASHDUR", 0.0) or 0.0)
-    t_int = integration_time(det, exptime, flashdur)
+    t_int = integration_time(det, exptime, flashdur, readouts)
     # chips are distinct areas; CR-split imsets and ramp increments cover the same one
     n_pixels = sum(sizes) if int(det.extra.get("chips", 1) or 1) > 1 else max(sizes, default=0)
     area = float(det.area_cm2) * min(1.0, n_pixels / det.npix) if n_pixels else float(
