@@ -39,7 +39,8 @@ from ..images import CombinedImage, Exposure, ImSet
 from ..options import Options
 
 __all__ = ["FILL_DQ", "MIN_EXPTIME_S", "check_census_input", "calibrate_census",
-           "census_reject_crs", "census_masks", "gain_image", "quality_comments", "is_dark"]
+           "census_reject_crs", "census_masks", "gain_image", "quality_comments", "is_dark",
+           "check_artifacts"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ _AMPS = "ABCD"
 
 # --------------------------------------------------------------------------- checks
 def quality_comments(exposure: Exposure) -> list[str]:
-    """Non-blank QUALCOM1-3 of the exposure's primary header and of its SPT companion.
+    """Non-blank QUALCOM1-3 of the exposure's primary header and of its SPT/SHM companion.
 
     HSTcosmicrays rejected comments longer than 30 characters; the quality comments are
     only written when the data assessment found a problem, so any comment rejects here.
@@ -78,6 +79,19 @@ def quality_comments(exposure: Exposure) -> list[str]:
             if text and text not in comments:
                 comments.append(text)
     return comments
+
+
+def check_artifacts(exposure: Exposure) -> None:
+    """HSTcosmicrays' ``check_for_artifact`` on every frame: EXPTIME ≥ 0.1 s and no
+    quality comment (primary or SPT/SHM), else :class:`InputError` naming the file."""
+    exptime = float(exposure.key("EXPTIME", 0.0) or 0.0)
+    if exptime < MIN_EXPTIME_S:
+        raise InputError(exposure.path, f"EXPTIME {exptime} s < {MIN_EXPTIME_S} s: too short "
+                                        f"to be a usable dark (HSTcosmicrays' artifact filter)")
+    comments = quality_comments(exposure)
+    if comments:
+        raise InputError(exposure.path, "bad data quality: QUALCOM says " + " / ".join(
+            repr(c) for c in comments))
 
 
 def is_dark(exposure: Exposure, detector: Detector) -> bool:
@@ -111,14 +125,7 @@ def check_census_input(detector: Detector, exposure: Exposure, *,
         kind = str(exposure.key("IMAGETYP", "") or "?").strip()
         raise InputError(path, f"not a dark (TARGNAME={target}, IMAGETYP={kind}): the "
                                f"cosmic-ray census uses dark frames only")
-    exptime = float(exposure.key("EXPTIME", 0.0) or 0.0)
-    if exptime < MIN_EXPTIME_S:
-        raise InputError(path, f"EXPTIME {exptime} s < {MIN_EXPTIME_S} s: too short to be a "
-                               f"usable dark (HSTcosmicrays' artifact filter)")
-    comments = quality_comments(exposure)
-    if comments:
-        raise InputError(path, "bad data quality: QUALCOM says " + " / ".join(
-            repr(c) for c in comments))
+    check_artifacts(exposure)
     blevcorr = str(exposure.key("BLEVCORR", "") or "").strip().upper()
     if blevcorr == "PERFORM" or "_raw" in path.name.lower():
         raise InputError(path, "is a raw file (BLEVCORR=PERFORM): the census reads "

@@ -19,12 +19,12 @@ the nominal ATODGAIN itself, which HSTcosmicrays used.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from hstcal_core.algorithms.label import threshold_mask
+from hstcal_core.census.flt import MIN_EXPTIME_S, check_artifacts
 from hstcal_core.detectors import Detector
 from hstcal_core.errors import InputError
 from hstcal_core.images import CombinedImage, Exposure, ImSet
@@ -33,15 +33,12 @@ from hstcal_core.options import Options, Param, as_bool
 __all__ = ["BAD_DQ", "FILL_DQ", "MIN_EXPTIME_S", "CENSUS_PARAMS", "CRSTATS_DEFAULTS",
            "check_census_input", "calibrate_census", "threshold_reject_crs"]
 
-log = logging.getLogger(__name__)
-
 #: WFPC2 DHB Table 3.4: 1 Reed-Solomon error and 16 missing data (fill) — always left out.
 FILL_DQ = 1 | 16
 #: Pixels never counted as cosmic rays: FILL_DQ plus 2 calibration-file defect, 4 camera
 #: defect, 32 other bad pixel, 128 charge trap, 512 unrepaired warm pixel and 2048 chip
 #: masked (WFPC2 DHB Table 3.4).  8 (A/D saturation) stays: in a dark it is a big CR.
 BAD_DQ = FILL_DQ | 2 | 4 | 32 | 128 | 512 | 2048
-MIN_EXPTIME_S = 0.1  # HSTcosmicrays check_for_artifact
 
 CENSUS_PARAMS: tuple[Param, ...] = (
     Param("require_dark", as_bool, True,
@@ -52,27 +49,6 @@ CENSUS_PARAMS: tuple[Param, ...] = (
 
 #: Each c0m is thresholded alone (no pair needed); ``badinpdq`` is :data:`BAD_DQ`.
 CRSTATS_DEFAULTS: dict[str, object] = {"grouping": "single", "badinpdq": BAD_DQ}
-
-
-def _shm_comments(exposure: Exposure) -> list[str]:
-    from hstcal_core.census.stage import companion
-
-    headers = [exposure.primary]
-    shm = companion(exposure.path)
-    if shm is not None:
-        from astropy.io import fits
-
-        try:
-            headers.append(fits.getheader(shm, 0))
-        except OSError as exc:
-            log.warning("%s: cannot read its primary header (%s)", shm, exc)
-    comments = []
-    for header in headers:
-        for n in (1, 2, 3):
-            text = str(header.get(f"QUALCOM{n}", "") or "").strip()
-            if text and text not in comments:
-                comments.append(text)
-    return comments
 
 
 def check_census_input(detector: Detector, exposure: Exposure, *,
@@ -89,14 +65,7 @@ def check_census_input(detector: Detector, exposure: Exposure, *,
     if require_dark and not (imagetyp == "DARK" or target.startswith("DARK")):
         raise InputError(path, f"not a dark (IMAGETYP={imagetyp or '?'}, TARGNAME="
                                f"{target or '?'}): the cosmic-ray census uses dark frames only")
-    exptime = float(exposure.key("EXPTIME", 0.0) or 0.0)
-    if exptime < MIN_EXPTIME_S:
-        raise InputError(path, f"EXPTIME {exptime} s < {MIN_EXPTIME_S} s: too short to be a "
-                               f"usable dark (HSTcosmicrays' artifact filter)")
-    comments = _shm_comments(exposure)
-    if comments:
-        raise InputError(path, "bad data quality: QUALCOM says " + " / ".join(
-            repr(c) for c in comments))
+    check_artifacts(exposure)  # EXPTIME >= 0.1 s, no QUALCOM in the c0 or its SHM
     if str(exposure.key("BLEVCORR", "") or "").strip().upper() == "PERFORM":
         raise InputError(path, "is a raw d0 file (BLEVCORR=PERFORM): the census reads "
                                "calibrated c0 files (calwp2 output)")
