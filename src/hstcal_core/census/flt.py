@@ -37,6 +37,7 @@ from ..detectors import Detector
 from ..errors import InputError
 from ..images import CombinedImage, Exposure, ImSet
 from ..options import Options
+from ..stages import check_header_detector
 
 __all__ = ["FILL_DQ", "MIN_EXPTIME_S", "check_census_input", "calibrate_census",
            "census_reject_crs", "census_masks", "gain_image", "quality_comments", "is_dark",
@@ -117,9 +118,7 @@ def check_census_input(detector: Detector, exposure: Exposure, *,
         raise InputError(path, f"is {inst}/{det}, a MAMA photon-counting detector: no CCD "
                                f"read-out and no cosmic-ray pairs, not supported by the "
                                f"cosmic-ray census ({detector.name} is a CCD)")
-    if inst != detector.instrument.upper() or det != detector.detector.upper():
-        raise InputError(path, f"is INSTRUME={inst or '?'} DETECTOR={det or '?'}, not "
-                               f"{detector.instrument}/{detector.detector} ({detector.name})")
+    check_header_detector(path, exposure.primary, detector)
     if require_dark and not is_dark(exposure, detector):
         target = str(exposure.key("TARGNAME", "") or "?").strip()
         kind = str(exposure.key("IMAGETYP", "") or "?").strip()
