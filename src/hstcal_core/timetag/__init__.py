@@ -1,0 +1,1 @@
+"""TIME-TAG lightcurves (the hstlc job): event lists, binning, products, ingest."""
