@@ -69,11 +69,19 @@ def label(detector, image, mask, options):
 
 @hookimpl(trylast=True)
 def measure(detector, kind, data, options):
-    """Per-CR statistics for ``kind == "crstats"``; None for any other kind.
+    """Per-CR statistics (``kind == "crstats"``) or a lightcurve (``"lightcurve"``).
 
-    ``data`` maps ``image`` (electrons), ``labels`` and ``n`` (from ``label``); the result
-    is :func:`hstcal_core.algorithms.crstats.cr_statistics`: the CR_COLUMNS but ``imset``.
+    crstats: ``data`` maps ``image`` (electrons), ``labels`` and ``n`` (from ``label``); the
+    result is :func:`hstcal_core.algorithms.crstats.cr_statistics`: the CR_COLUMNS but
+    ``imset``.  lightcurve: ``data`` is an :class:`~hstcal_core.timetag.events.EventList`;
+    the result a :class:`~hstcal_core.timetag.lightcurve.Lightcurve` binned as the
+    options say (:func:`hstcal_core.timetag.stage.lightcurve_spec`).
     """
+    if kind == "lightcurve":
+        from .timetag.lightcurve import make_lightcurve
+        from .timetag.stage import lightcurve_spec
+
+        return make_lightcurve(data, lightcurve_spec(options))
     if kind != "crstats":
         return None
     if not isinstance(data, Mapping):

@@ -136,13 +136,17 @@ def simulate(detector, kind, count, seed, out, gain, binning, start_mjd, pairs) 
 @click.option("--crrejtab", default=None, type=click.Path(), help="CRREJTAB for rejection parameters.")
 @click.option("--useafter", default=None, help="USEAFTER of the product.")
 @click.option("--store", default=None, type=click.Path(), help="HDF5 store (crstats).")
+@click.option("--step", default=None, type=float, help="Bin width, s (lightcurve, composite).")
+@click.option("--wave-min", default=None, type=float, help="Lower wavelength, Å (lightcurve).")
+@click.option("--wave-max", default=None, type=float, help="Upper wavelength, Å (lightcurve).")
 @click.option("--config", "config", default=None, type=click.Path(), help="YAML parameter file.")
 @click.option("--save-config", default=None, type=click.Path(), help="Write the effective parameters.")
 @click.option("-p", "--param", "pairs", multiple=True, metavar="KEY=VALUE",
               help="Any stage parameter (see --list-params).")
 @click.option("--list-params", is_flag=True, help="Print the stage's parameters and exit.")
 def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_table, crrejtab,
-        useafter, store, config, save_config, pairs, list_params) -> None:
+        useafter, store, step, wave_min, wave_max, config, save_config, pairs,
+        list_params) -> None:
     """Run one stage on INPUTS for one detector.
 
     Parameter precedence: these flags and -p > --config YAML > plugin defaults.
@@ -155,7 +159,8 @@ def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_tabl
     params = _parse_pairs(pairs)
     for key, value in (("basebias", basebias), ("basedark", basedark), ("bias", bias),
                        ("anneal_table", anneal_table), ("crrejtab", crrejtab),
-                       ("useafter", useafter), ("store", store)):
+                       ("useafter", useafter), ("store", store), ("step", step),
+                       ("wave_min", wave_min), ("wave_max", wave_max)):
         if value is not None:
             params[key] = value
     result = run_stage(stage_name, detector=detector, inputs=[Path(i) for i in inputs],
@@ -173,10 +178,12 @@ def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_tabl
 from .cli_archive import archive as _archive  # noqa: E402
 from .cli_campaign import campaign as _campaign  # noqa: E402
 from .cli_census import census as _census  # noqa: E402
+from .cli_lightcurve import lightcurve as _lightcurve  # noqa: E402
 
 main.add_command(_archive)
 main.add_command(_campaign)
 main.add_command(_census)
+main.add_command(_lightcurve)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

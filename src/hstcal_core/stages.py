@@ -42,6 +42,7 @@ __all__ = [
     "stage",
     "stage_params",
     "run_stage",
+    "make_context",
     "load_inputs",
     "check_same_mode",
     "check_detector",
@@ -438,6 +439,30 @@ _add(Stage("crstats", "cosmic-ray census of darks: reject, label, measure, appen
            needs_out="none", purposes=("crdark",), plan=_plan_crstats, finish=_finish_crstats))
 
 
+def _run_lightcurve(ctx: StageContext) -> StageResult:
+    from .timetag.stage import run_lightcurve
+
+    return run_lightcurve(ctx)
+
+
+def _run_composite(ctx: StageContext) -> StageResult:
+    from .timetag.stage import run_composite
+
+    return run_composite(ctx)
+
+
+def _lightcurve_params() -> tuple[Param, ...]:
+    from .timetag.stage import LIGHTCURVE_PARAMS
+
+    return LIGHTCURVE_PARAMS
+
+
+_add(Stage("lightcurve", "TIME-TAG events to a flux-calibrated lightcurve per exposure",
+           _run_lightcurve, _lightcurve_params(), needs_out="file", purposes=("timetag",)))
+_add(Stage("composite", "TIME-TAG exposures of one target and setup joined (HLSP-named)",
+           _run_composite, _lightcurve_params(), needs_out="dir", purposes=("timetag",)))
+
+
 def stage(name: str) -> Stage:
     """Return the stage ``name`` or raise :class:`ConfigError` listing the known ones."""
     try:
@@ -474,6 +499,18 @@ def run_stage(name: str, *, detector: str, inputs: Sequence[str | Path] = (),
     -------
     StageResult
     """
+    ctx = make_context(name, detector=detector, inputs=inputs, out=out, config=config,
+                       save_config=save_config, registry=registry, **params)
+    log.info("running stage %s for %s on %d input(s)", name, detector, len(ctx.inputs))
+    return ctx.stage.run(ctx)
+
+
+def make_context(name: str, *, detector: str, inputs: Sequence[str | Path] = (),
+                 out: str | Path | None = None, config: str | Path | Mapping | None = None,
+                 save_config: str | Path | None = None, registry: Registry | None = None,
+                 **params: Any) -> StageContext:
+    """The :class:`StageContext` :func:`run_stage` runs (parameters resolved: ``params``
+    > ``config`` > plugin defaults > stage defaults)."""
     registry = registry or get_registry()
     stage_obj = stage(name)
     entry = registry.entry(detector)
@@ -494,8 +531,7 @@ def run_stage(name: str, *, detector: str, inputs: Sequence[str | Path] = (),
         with atomic_path(save_config) as tmp:
             tmp.write_text(options.to_yaml(header=f"hstcal parameters for stage '{name}', "
                                                   f"detector {detector}"))
-    ctx = StageContext(registry=registry, entry=entry, stage=stage_obj,
-                       inputs=[Path(p) for p in inputs], options=options,
-                       out=None if out is None else Path(out))
-    log.info("running stage %s for %s on %d input(s)", name, detector, len(ctx.inputs))
-    return stage_obj.run(ctx)
+    return StageContext(registry=registry, entry=entry, stage=stage_obj,
+                        inputs=[Path(p) for p in inputs], options=options,
+                        out=None if out is None else Path(out))
+
