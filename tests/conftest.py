@@ -2,8 +2,15 @@
 
 Algorithm tests use the full simulator (hstcal_stis.simulate) with its ground truth;
 these small files only exercise error paths and bookkeeping quickly.
+
+``database_url`` runs a test on SQLite and on PostgreSQL (the server named by
+``HSTCAL_TEST_POSTGRES``, which ``.ci/run`` starts with ``.ci/postgres.sh``).
 """
 
+import gc
+import os
+import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +66,66 @@ def stis_raw(tmp_path):
         return write_stis_raw(tmp_path / name, **kwargs)
 
     return make
+
+
+POSTGRES_ENV = "HSTCAL_TEST_POSTGRES"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A SQLAlchemy URL of an empty database, once per backend.
+
+    ``sqlite``: a file in ``tmp_path``.  ``postgresql``: a fresh database
+    ``hstcal_t_<random>`` on the server of ``$HSTCAL_TEST_POSTGRES`` (any database URL
+    on it, e.g. the ``.../hstcal_test`` that ``.ci/postgres.sh`` prints), dropped after
+    the test; skipped when the variable is not set, an error when the server is
+    unreachable (CI must not pass without it).
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/x.sqlite"
+        return
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(f"{POSTGRES_ENV} not set (CI starts a server: .ci/postgres.sh)")
+    import sqlalchemy as sa
+
+    name = f"hstcal_t_{uuid.uuid4().hex[:16]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT",
+                                 poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure here means no PostgreSQL run
+        pytest.fail(f"{POSTGRES_ENV} is set but no test database could be created on its "
+                    f"server: {exc}", pytrace=False)
+    # The code under test opens engines and leaves their pooled connections to the
+    # garbage collector, which psycopg reports (ResourceWarning) whenever it runs.
+    request.applymarker(pytest.mark.filterwarnings(_UNCLOSED))
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _dispose_engines(name)
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+_UNCLOSED = "ignore:.*was deleted while still open:ResourceWarning"
+
+
+def _dispose_engines(database: str) -> None:
+    """Close the pooled connections of every engine the test left on ``database``.
+
+    Otherwise psycopg would warn (ResourceWarning, an error here) when the garbage
+    collector meets them later, in whatever test is running then.
+    """
+    import sqlalchemy as sa
+
+    for obj in gc.get_objects():  # also finds unreachable engines not yet collected
+        if isinstance(obj, sa.Engine) and obj.url.database == database:
+            obj.dispose()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*was deleted while still open", ResourceWarning)
+        gc.collect()

@@ -98,8 +98,8 @@ def test_config_paths_are_relative_to_the_yaml_file_and_env_fills_site_settings(
     assert load_campaign_config(tmp_path / "c.yaml").database == "postgresql://u@h/db"
 
 
-def test_state_transitions_and_one_transaction_per_chunk(tmp_path):
-    engine = connect(tmp_path / "s.sqlite")
+def test_state_transitions_and_one_transaction_per_chunk(database_url):
+    engine = connect(database_url)  # SQLite and PostgreSQL
     state = CampaignState(engine, "c1", "fp")
     units = [("stis_ccd", "anneal", "m1", 1.0, 2.0, False),
              ("stis_ccd", "anneal", "m2", 2.0, 3.0, True)]

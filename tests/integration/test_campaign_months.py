@@ -1,6 +1,7 @@
 """A month-chunked campaign of a per-exposure stage (STIS ``calibrate``) across the STIS
 failure of 2004-08-03: the partial month keeps only its active days, the inactive month is
-never queried, every dark gets its calibrated product, and status works before any run."""
+never queried, every dark gets its calibrated product, and status works before any run.
+The campaign's database (archive index and state) is SQLite and then PostgreSQL."""
 
 import pytest
 import yaml
@@ -12,7 +13,7 @@ from hstcal_stis.simulate import simulate_stis_ccd
 
 
 @pytest.fixture
-def campaign(tmp_path):
+def campaign(tmp_path, database_url):
     archive = tmp_path / "archive"
     # two darks in July 2004, one on 2004-08-02 (active), one on 2004-08-20 (STIS was dead:
     # a file there cannot exist on MAST, but the campaign must not even look)
@@ -22,6 +23,7 @@ def campaign(tmp_path):
                               exptime=1100.0)
     data = {"name": "months", "start": "2004-07-01", "end": "2004-10-01",
             "archive": {"root": str(archive)}, "out": str(tmp_path / "out"),
+            "database": database_url,
             "executor": {"workers": 0},
             "detectors": {"stis_ccd": {"stages": ["calibrate"], "purposes": ["dark"]}}}
     path = tmp_path / "c.yaml"

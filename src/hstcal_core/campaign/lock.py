@@ -91,6 +91,7 @@ class StoreLock:
         key = zlib.crc32(f"hstcal:{self.engine.url.database}".encode())
         conn = self.engine.connect()
         got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        conn.commit()  # not idle in a transaction for the whole run; the lock is the session's
         if not got:
             conn.close()
             raise StoreLocked(f"database {self.engine.url.render_as_string(hide_password=True)}"
@@ -105,6 +106,8 @@ class StoreLock:
                 f.close()
         self._files = []
         if self._pg_conn is not None:
+            # End the session: closing alone would return it to the pool, lock and all.
+            self._pg_conn.invalidate()
             self._pg_conn.close()
             self._pg_conn = None
 
