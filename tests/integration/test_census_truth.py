@@ -78,16 +78,10 @@ CASES = [
          "threshold |median| + 5 unscaled MADs"),
     Case("wfc3_ir", {"count": 4, "subarray": 512, "samp_seq": "SPARS25", "nsamp": 16}, 3.0,
          "jumps at 5 sigma, their neighbours at ir_neighbor_sigma 3"),
-    Case("nicmos_nic2", {"count": 4, "samp_seq": "STEP64", "nsamp": 16}, 3.0,
-         "jumps at 5 sigma, their neighbours at ir_neighbor_sigma 3",
-         xfail={"rate": (
-             "NICMOS STEP64 ramps record 0.94 x the perfect detector's 3-sigma count "
-             "(0.933 here; 0.913-0.958 over 8 seeds of 2 darks): the jump test's noise adds the "
-             "ramp-rate uncertainty dt^2 (pi/2) / sum(dt^2/sigma^2), which makes the "
-             "neighbour threshold of the six 64-s increments ~3.4 sigma of their noise, "
-             "so 3-pixel CRs whose third pixel is at 3-3.4 sigma fall under the size cut "
-             "(with that noise in the truth definition the ratio is 1.01; see the "
-             "printed 'test-statistic noise' ratio)")}),
+    # 12 darks: on NICMOS the rate ratio of 4 darks scatters by 1.6 % from seed to seed
+    # (0.97-1.01), too close to the 2 % requirement to test it; 12 darks scatter by 0.4 %.
+    Case("nicmos_nic2", {"count": 12, "samp_seq": "STEP64", "nsamp": 16}, 3.0,
+         "jumps at 5 sigma, their neighbours at ir_neighbor_sigma 3"),
 ]
 
 
@@ -148,23 +142,16 @@ def _ramp_truth(truth: dict) -> dict:
     return out
 
 
-def _noise(registry, name: str, files: list[Path], truth: dict) -> tuple[dict, dict]:
-    """Per imset: the measured noise (e⁻) and, for ramps, the jump test statistic's.
-
-    The first is 1.4826 × MAD of the calibrated imset over pixels holding no CR charge.
-    The second adds, for a ramp increment, the variance of the expected increment the
-    ramp itself estimates (a weighted median rate, π/2 times the weighted-mean variance:
-    :mod:`hstcal_core.algorithms.ramps`): ``Δt_k² · (π/2) / Σ_j (Δt_j² / σ_j²)``.  It is
-    only printed, as evidence for the NICMOS rate figure.
-    """
+def _noise(registry, name: str, files: list[Path], truth: dict) -> dict:
+    """Per imset: the measured noise, e⁻ — 1.4826 × MAD of the calibrated imset over the
+    pixels holding no CR charge."""
     entry = registry.entry(name)
     options = resolve_options(stage_params(stage("crstats"), entry),
                               plugin_defaults=entry.defaults.get("crstats", {}), cli={})
-    measured, statistic = {}, {}
+    measured = {}
     for path in files:
         exposure = registry.hooks.calibrate(detector=entry.detector, exposure=entry.read(path),
                                             options=options)
-        sigma = []
         for k, imset in enumerate(exposure.imsets):
             key = (exposure.rootname, k)
             sci = np.asarray(imset.sci, np.float64)
@@ -172,16 +159,8 @@ def _noise(registry, name: str, files: list[Path], truth: dict) -> tuple[dict, d
             clean = np.ones(sci.size, bool)
             clean[truth[key].flat] = False
             values = sci.ravel()[clean]
-            sigma.append(1.4826 * float(np.median(np.abs(values - np.median(values)))))
-        sigma = np.asarray(sigma)
-        ramp = sigma
-        if all(i.header.get("RAMPDIFF", False) for i in exposure.imsets):
-            dt = np.array([float(i.header["DELTATIM"]) for i in exposure.imsets])
-            ramp = np.sqrt(sigma**2 + dt**2 * (np.pi / 2) / np.sum(dt**2 / sigma**2))
-        for k in range(sigma.size):
-            measured[(exposure.rootname, k)] = float(sigma[k])
-            statistic[(exposure.rootname, k)] = float(ramp[k])
-    return measured, statistic
+            measured[key] = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    return measured
 
 
 def _perfect_count(t: ImsetTruth, threshold_e: float) -> int:
@@ -190,10 +169,10 @@ def _perfect_count(t: ImsetTruth, threshold_e: float) -> int:
 
 
 # --------------------------------------------------------------------------- scoring
-def _score(case: Case, store: Path, truth: dict, noise: dict, statistic: dict) -> dict:
+def _score(case: Case, store: Path, truth: dict, noise: dict) -> dict:
     crs = read_crs(store)
     found = eligible = n_objects = n_false = 0
-    n_recorded = n_perfect = n_perfect_statistic = 0
+    n_recorded = n_perfect = 0
     ratios, rates = [], []
     for row in read_exposures(store):
         root, eid = str(row["rootname"]), int(row["exposure_id"])
@@ -237,7 +216,6 @@ def _score(case: Case, store: Path, truth: dict, noise: dict, statistic: dict) -
                 if totals[cr_of[obj]] > ENERGY_MIN_E:
                     ratios.append(energy[obj] / totals[cr_of[obj]])
             perfect += _perfect_count(t, case.perfect_sigma * sigma)
-            n_perfect_statistic += _perfect_count(t, case.perfect_sigma * statistic[(root, k)])
         rates.append((root, float(row["rate"]),
                       perfect / row["integration_time"] / row["area_cm2"]))
         n_recorded += int(row["n_cr"])
@@ -245,8 +223,7 @@ def _score(case: Case, store: Path, truth: dict, noise: dict, statistic: dict) -
     return {"eligible": eligible, "completeness": found / eligible,
             "objects": n_objects, "false_fraction": n_false / n_objects,
             "n_energy": len(ratios), "energy_ratio": float(np.median(ratios)),
-            "rate_ratio": n_recorded / n_perfect,
-            "rate_ratio_statistic": n_recorded / n_perfect_statistic, "rates": rates}
+            "rate_ratio": n_recorded / n_perfect, "rates": rates}
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[c.detector for c in CASES])
@@ -270,15 +247,15 @@ def figures(request, tmp_path_factory):
                        registry=registry)
     assert result.ok, result.failures
     assert result.details["n_exposures"] == len(files)
-    noise, statistic = _noise(registry, case.detector, files, imsets)
-    scores = _score(case, store, imsets, noise, statistic)
+    noise = _noise(registry, case.detector, files, imsets)
+    scores = _score(case, store, imsets, noise)
     print(f"\n{case.detector}: {len(files)} darks, noise {min(noise.values()):.2f}-"
           f"{max(noise.values()):.2f} e-; completeness {scores['completeness']:.4f} of "
           f"{scores['eligible']} CRs >= 3 px; false {scores['false_fraction']:.4f} of "
           f"{scores['objects']} objects; median energy ratio {scores['energy_ratio']:.4f} "
           f"over {scores['n_energy']}; rate ratio {scores['rate_ratio']:.4f} (perfect "
-          f"detector at {case.perfect_sigma:.2f} sigma: {case.why}; with the test-statistic "
-          f"noise {scores['rate_ratio_statistic']:.4f}); {time.perf_counter() - started:.1f} s")
+          f"detector at {case.perfect_sigma:.2f} sigma: {case.why}); "
+          f"{time.perf_counter() - started:.1f} s")
     for root, recorded, perfect in scores["rates"]:
         print(f"  {root}: recorded rate {recorded:.4f}, truth {perfect:.4f} CR cm-2 s-1")
     return case, scores

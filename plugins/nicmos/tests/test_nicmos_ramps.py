@@ -1,10 +1,8 @@
 """NICMOS ramps: IMA → time-ordered increments (calibrate), cosmic-ray jumps (reject_crs).
 
-Scored against the simulator's truth (hstcal_nicmos.simulate).  A truth pixel is a
-deposit of at least 5 × the camera's read-pair noise (130 / 130 / 145 e⁻); a cosmic
-ray is *found* when ≥ 50 % of its truth pixels are flagged in the increment it landed
-in; a flagged object (8-connected, per increment) is *false* when none of its pixels
-holds charge of a cosmic ray of that increment.
+Scored against the simulator's truth (hstcal_nicmos.simulate) with
+:func:`hstcal_core.simulate.ramps.score_ramp_jumps`; a truth pixel is a deposit of at
+least 5 × the camera's read-pair noise (130 / 130 / 145 e⁻).
 """
 
 from __future__ import annotations
@@ -14,14 +12,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.stats import mad_std
 from hstcal_nicmos import calibrate, reject_crs
 from hstcal_nicmos.detectors import DETECTORS, NICMOS_NIC2
 from hstcal_nicmos.ramps import camera_gain, camera_read_noise, read_ima
 from hstcal_nicmos.simulate import sample_sequence, simulate_nicmos_darks
-from scipy import ndimage
 
 from hstcal_core import ConfigError, InputError, Options
 from hstcal_core.fitsio import read_exposure
+from hstcal_core.simulate.ramps import score_ramp_jumps
 
 CAMERAS = {int(d.extra["camera"]): d for d in DETECTORS}
 
@@ -32,56 +31,6 @@ def _pipeline(path, detector):
     calibrated = calibrate(detector=detector, exposure=exposure, options=Options())
     combined = reject_crs(detector=detector, exposures=[calibrated], options=Options())
     return exposure, calibrated, combined
-
-
-def _robust_std(values) -> float:
-    values = np.asarray(values, np.float64).ravel()
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
-
-
-def _score(truth_npz, file_index, calibrated, combined, truth_pixel_e):
-    """Completeness (CRs ≥ 3 truth pixels), false objects, energies, for one exposure."""
-    t = np.load(truth_npz)
-    on_file = t["cr_file"] == file_index
-    keep = np.isin(t["dep_cr"], np.flatnonzero(on_file))
-    dep_cr, y, x, e = t["dep_cr"][keep], t["dep_y"][keep], t["dep_x"][keep], t["dep_e"][keep]
-    increment = t["cr_increment"][dep_cr]
-    n_cr = t["cr_increment"].size
-    masks = combined.masks
-    flagged = masks[increment, y, x]
-    big = e >= truth_pixel_e
-    n_truth = np.bincount(dep_cr[big], minlength=n_cr)
-    n_hit = np.bincount(dep_cr[big], weights=flagged[big], minlength=n_cr)
-    countable = on_file & (n_truth >= 3)
-    found = countable & (n_hit >= 0.5 * n_truth)
-
-    charged = np.zeros(masks.shape, bool)
-    charged[increment, y, x] = True
-    n_objects = n_false = n_false_big = 0
-    for k, mask in enumerate(masks):
-        labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-        if n == 0:
-            continue
-        index = np.arange(1, n + 1)
-        real = ndimage.maximum(charged[k], labels, index) > 0
-        size = ndimage.sum_labels(np.ones(mask.shape), labels, index)
-        n_objects += n
-        n_false += int(np.count_nonzero(~real))
-        n_false_big += int(np.count_nonzero(~real & (size >= 3)))
-
-    # The jump above the pixel's steady signal (increment − clean rate × Δt) over the CR's
-    # flagged pixels, against the truth charge of those pixels.
-    increments = np.stack([i.sci for i in calibrated.imsets]).astype(np.float64)
-    dt = np.array([i.header["DELTATIM"] for i in calibrated.imsets])
-    rate = combined.sci / combined.texptime
-    jump = increments[increment, y, x] - rate[y, x] * dt[increment]
-    measured = np.bincount(dep_cr, weights=np.where(flagged, jump, 0), minlength=n_cr)
-    true_flagged = np.bincount(dep_cr, weights=np.where(flagged, e, 0), minlength=n_cr)
-    return {"countable": int(countable.sum()), "found": int(found.sum()),
-            "objects": n_objects, "false": n_false, "false_big": n_false_big,
-            "energy_ratio": measured[found] / true_flagged[found],
-            "energy_sum_ratio": measured[found].sum() / true_flagged[found].sum(),
-            "captured": true_flagged[found].sum() / t["cr_charge_e"][found].sum()}
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +88,7 @@ def test_calibrate_gives_time_ordered_increments_in_electrons(nic2):
     # 64 s increments: 0.3 e-/s dark (19 e-) and 26 e- of read-pair noise, in electrons
     long = np.stack([i.sci for i in calibrated.imsets if i.header["DELTATIM"] == 64.0])
     assert np.median(long) == pytest.approx(0.3 * 64, abs=2.0)
-    assert _robust_std(long) == pytest.approx(np.hypot(26.0, np.sqrt(0.3 * 64)), rel=0.05)
+    assert mad_std(long) == pytest.approx(np.hypot(26.0, np.sqrt(0.3 * 64)), rel=0.05)
     assert np.median(calibrated.imsets[5].err) == pytest.approx(26.0, rel=0.05)
 
 
@@ -208,7 +157,8 @@ def test_cosmic_rays_found_on_the_read_where_they_landed(tmp_path, nic2, camera)
     scores = []
     for k, path in enumerate(truth["files"]):
         _, calibrated, combined = _pipeline(path, det)
-        scores.append(_score(truth["truth_npz"], k, calibrated, combined, threshold))
+        scores.append(score_ramp_jumps(truth["truth_npz"], k, calibrated, combined,
+                                      truth_pixel_e=threshold))
         assert combined.masks.shape == (15, 256, 256)
         assert combined.sources == tuple((calibrated.rootname, j) for j in range(1, 16))
         assert np.all(combined.dq[combined.masks.any(axis=0)] & 512)

@@ -1,10 +1,8 @@
 """WFC3/IR ramps: IMA → time-ordered increments (calibrate), cosmic-ray jumps (reject_crs).
 
-Scored against the simulator's truth (hstcal_wfc3.simulate).  A truth pixel is a deposit
-of at least 5 × the read-pair noise (100 e⁻ for 20 e⁻): what one increment can show.  A
-cosmic ray is *found* when ≥ 50 % of its truth pixels are flagged in the increment it
-landed in; a flagged object (8-connected, per increment) is *false* when none of its
-pixels holds any charge of a cosmic ray of that increment.
+Scored against the simulator's truth (hstcal_wfc3.simulate) with
+:func:`hstcal_core.simulate.ramps.score_ramp_jumps`; a truth pixel is a deposit of at
+least 5 × the read-pair noise (100 e⁻ for 20 e⁻): what one increment can show.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.stats import mad_std
 from hstcal_wfc3 import calibrate, reject_crs
 from hstcal_wfc3.detectors import WFC3_IR, WFC3_UVIS
 from hstcal_wfc3.ir import quadrant_map, read_ima
@@ -29,6 +28,7 @@ from hstcal_core.algorithms.ramps import (
     time_order,
 )
 from hstcal_core.fitsio import read_exposure
+from hstcal_core.simulate.ramps import score_ramp_jumps
 
 READ_NOISE_E = 20.0  # READNSE A-D, 19.8-20.2 e- (t2c16200i_ccd)
 TRUTH_PIXEL_E = 5 * READ_NOISE_E
@@ -36,11 +36,6 @@ REAL_IMA = "hst/wfc3/ir_ima/iccz11q4q_ima.fits.gz"
 
 
 # --------------------------------------------------------------------------- helpers
-def _robust_std(values) -> float:
-    values = np.asarray(values, np.float64).ravel()
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
-
-
 def _pipeline(path):
     exposure = read_ima(path)
     calibrated = calibrate(detector=WFC3_IR, exposure=exposure, options=Options())
@@ -49,51 +44,8 @@ def _pipeline(path):
 
 
 def _score(truth_npz, file_index, calibrated, combined):
-    """Completeness (CRs ≥ 3 truth pixels), false objects, energies, for one exposure."""
-    t = np.load(truth_npz)
-    on_file = t["cr_file"] == file_index
-    ids = np.flatnonzero(on_file)
-    keep = np.isin(t["dep_cr"], ids)
-    dep_cr, y, x, e = t["dep_cr"][keep], t["dep_y"][keep], t["dep_x"][keep], t["dep_e"][keep]
-    increment = t["cr_increment"][dep_cr]
-    n_cr = t["cr_increment"].size
-    masks = combined.masks
-    flagged = masks[increment, y, x]
-    big = e >= TRUTH_PIXEL_E
-    n_truth = np.bincount(dep_cr[big], minlength=n_cr)
-    n_hit = np.bincount(dep_cr[big], weights=flagged[big], minlength=n_cr)
-    countable = on_file & (n_truth >= 3)
-    found = countable & (n_hit >= 0.5 * n_truth)
-
-    charged = np.zeros(masks.shape, bool)
-    charged[increment, y, x] = True
-    n_objects = n_false = n_false_big = 0
-    for k, mask in enumerate(masks):
-        labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-        if n == 0:
-            continue
-        index = np.arange(1, n + 1)
-        real = ndimage.maximum(charged[k], labels, index) > 0
-        size = ndimage.sum_labels(np.ones(mask.shape), labels, index)
-        n_objects += n
-        n_false += int(np.count_nonzero(~real))
-        n_false_big += int(np.count_nonzero(~real & (size >= 3)))
-
-    # Energies: the jump above the pixel's steady signal (increment − clean rate × Δt),
-    # summed over the CR's flagged pixels, against the truth charge of those pixels.
-    increments = np.stack([i.sci for i in calibrated.imsets]).astype(np.float64)
-    dt = np.array([i.header["DELTATIM"] for i in calibrated.imsets])
-    rate = combined.sci / combined.texptime
-    jump = increments[increment, y, x] - rate[y, x] * dt[increment]
-    measured = np.bincount(dep_cr, weights=np.where(flagged, jump, 0), minlength=n_cr)
-    true_flagged = np.bincount(dep_cr, weights=np.where(flagged, e, 0), minlength=n_cr)
-    return {"countable": int(countable.sum()), "found": int(found.sum()),
-            "completeness": found.sum() / max(countable.sum(), 1),
-            "objects": n_objects, "false": n_false, "false_big": n_false_big,
-            "energy_ratio": measured[found] / true_flagged[found],
-            "energy_sum_ratio": measured[found].sum() / true_flagged[found].sum(),
-            "captured": true_flagged[found].sum() / t["cr_charge_e"][found].sum(),
-            "increment": increment, "dep_cr": dep_cr, "y": y, "x": x, "big": big}
+    return score_ramp_jumps(truth_npz, file_index, calibrated, combined,
+                            truth_pixel_e=TRUTH_PIXEL_E)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +120,7 @@ def test_calibrate_gives_time_ordered_increments_in_electrons(darks, processed):
     # increments hold ~20 e- of read noise about the 0.05 e-/s dark: not rates, not DN
     stack = np.stack([i.sci for i in calibrated.imsets[1:]])
     assert np.median(stack) == pytest.approx(0.05 * 25.0, abs=0.5)
-    assert _robust_std(stack) == pytest.approx(READ_NOISE_E, rel=0.05)
+    assert mad_std(stack) == pytest.approx(READ_NOISE_E, rel=0.05)
 
 
 def test_calibrate_does_not_modify_its_input(darks):
@@ -381,7 +333,7 @@ def test_real_ima_iccz11q4q(shared_data):
     assert calibrated.imsets[0].shape == (256, 256)
     stack = np.stack([i.sci for i in calibrated.imsets])
     assert abs(np.median(stack)) < 2.0  # electrons per 0.28 s, dark plus sky
-    assert _robust_std(stack) == pytest.approx(READ_NOISE_E, rel=0.2)
+    assert mad_std(stack) == pytest.approx(READ_NOISE_E, rel=0.2)
     objects = sum(ndimage.label(m, structure=np.ones((3, 3)))[1] for m in combined.masks)
     assert objects <= 3
     assert combined.texptime == pytest.approx(0.833445)

@@ -26,6 +26,9 @@ deposit: ``dep_cr``, ``dep_y``, ``dep_x``, ``dep_e``; per CR ``cr_file``,
 ``cr_increment``, ``cr_charge_e``; hot pixels), coordinates in the science array
 that ``calibrate`` returns.  Each IMA has an ``_spt.fits`` companion carrying HST's
 orbit when :mod:`hstcal_core.algorithms.orbit` is available.
+
+:func:`score_ramp_jumps` scores one exposure's jump masks (``reject_crs`` output)
+against that truth, for any MULTIACCUM plugin's tests.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from ..fitsio import atomic_path, write_atomic
 from .cosmic_rays import make_cosmic_rays, render
 from .defects import make_hot_pixels
 
-__all__ = ["RampLayout", "check_ramp_arguments", "simulate_ramp_darks"]
+__all__ = ["RampLayout", "check_ramp_arguments", "score_ramp_jumps", "simulate_ramp_darks"]
 
 _MJD0 = datetime(1858, 11, 17, tzinfo=timezone.utc)
 _TRUTH_ARRAYS = ("dep_cr", "dep_y", "dep_x", "dep_e", "cr_file", "cr_increment",
@@ -364,3 +367,84 @@ def _orbit_cards(epoch_mjd: float) -> dict:
         return {}
     values = orbit_keywords(elements_at_epoch(REFERENCE_ELEMENTS, epoch_mjd))
     return {key: (value, ORBIT_KEYWORDS.get(key, "")) for key, value in values.items()}
+
+
+# --------------------------------------------------------------------------- scoring
+def score_ramp_jumps(truth_npz, file_index: int, calibrated, combined, *,
+                     truth_pixel_e: float) -> dict[str, Any]:
+    """Score the jump masks of one simulated exposure against its truth.
+
+    A *truth pixel* is a deposit of at least ``truth_pixel_e``; a cosmic ray with ≥ 3
+    of them is *countable*, and *found* when ≥ 50 % of them are flagged in the
+    increment it landed in.  A flagged object (8-connected, per increment) is *false*
+    when none of its pixels holds charge of a cosmic ray of that increment.  A found
+    cosmic ray's measured charge is the jump above the pixel's steady signal
+    (increment − clean rate × Δt) over its flagged pixels.
+
+    Parameters
+    ----------
+    truth_npz : path
+        The simulator's ``truth.npz``.
+    file_index : int
+        The exposure's index in the simulator's ``files``.
+    calibrated : Exposure
+        ``calibrate`` output: its increments, with DELTATIM.
+    combined : CombinedImage
+        ``reject_crs`` output for that exposure alone (one mask per increment).
+    truth_pixel_e : float
+        Deposit that makes a truth pixel (e.g. 5 × the read-pair noise).
+
+    Returns
+    -------
+    dict
+        ``countable``, ``found``, ``completeness``, ``objects``, ``false``,
+        ``false_big`` (false objects of ≥ 3 pixels), ``energy_ratio`` (per found CR,
+        measured / true charge of its flagged pixels), ``energy_sum_ratio``,
+        ``captured`` (true charge flagged / total true charge of the found CRs), and
+        the exposure's deposits: ``increment``, ``dep_cr``, ``y``, ``x``, ``big``
+        (a truth pixel).
+    """
+    from scipy import ndimage
+
+    with np.load(truth_npz) as t:
+        cr_file, cr_increment = t["cr_file"], t["cr_increment"]
+        cr_charge = t["cr_charge_e"]
+        keep = np.isin(t["dep_cr"], np.flatnonzero(cr_file == file_index))
+        dep_cr, y, x, e = (t[k][keep] for k in ("dep_cr", "dep_y", "dep_x", "dep_e"))
+    increment = cr_increment[dep_cr]
+    n_cr = cr_increment.size
+    masks = combined.masks
+    flagged = masks[increment, y, x]
+    big = e >= truth_pixel_e
+    n_truth = np.bincount(dep_cr[big], minlength=n_cr)
+    n_hit = np.bincount(dep_cr[big], weights=flagged[big], minlength=n_cr)
+    countable = (cr_file == file_index) & (n_truth >= 3)
+    found = countable & (n_hit >= 0.5 * n_truth)
+
+    charged = np.zeros(masks.shape, bool)
+    charged[increment, y, x] = True
+    n_objects = n_false = n_false_big = 0
+    for k, mask in enumerate(masks):
+        labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        if n == 0:
+            continue
+        index = np.arange(1, n + 1)
+        real = ndimage.maximum(charged[k], labels, index) > 0
+        size = ndimage.sum_labels(np.ones(mask.shape), labels, index)
+        n_objects += n
+        n_false += int(np.count_nonzero(~real))
+        n_false_big += int(np.count_nonzero(~real & (size >= 3)))
+
+    increments = np.stack([i.sci for i in calibrated.imsets]).astype(np.float64)
+    dt = np.array([float(i.header["DELTATIM"]) for i in calibrated.imsets])
+    rate = combined.sci / combined.texptime
+    jump = increments[increment, y, x] - rate[y, x] * dt[increment]
+    measured = np.bincount(dep_cr, weights=np.where(flagged, jump, 0), minlength=n_cr)
+    true_flagged = np.bincount(dep_cr, weights=np.where(flagged, e, 0), minlength=n_cr)
+    return {"countable": int(countable.sum()), "found": int(found.sum()),
+            "completeness": found.sum() / max(countable.sum(), 1),
+            "objects": n_objects, "false": n_false, "false_big": n_false_big,
+            "energy_ratio": measured[found] / true_flagged[found],
+            "energy_sum_ratio": measured[found].sum() / true_flagged[found].sum(),
+            "captured": true_flagged[found].sum() / cr_charge[found].sum(),
+            "increment": increment, "dep_cr": dep_cr, "y": y, "x": x, "big": big}
