@@ -13,7 +13,7 @@ def test_both_detectors_registered_by_hstcal_cos(hstcal_registry):
     for name in ("cos_fuv", "cos_nuv"):
         entry = hstcal_registry.entry(name)
         assert entry.distribution == "hstcal-cos"
-        assert dict(entry.stages) == {}
+        assert set(entry.stages) == {"lightcurve", "composite"}
 
 
 def test_photon_counting_detectors():

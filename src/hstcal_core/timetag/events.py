@@ -118,17 +118,30 @@ class Extraction:
         total = sum(r.height for r in self.background)
         return self.source.height / total if total else 0.0
 
+    def dispersion_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(pixel, wavelength)`` extended half an element beyond both ends: element *i*
+        covers ``pixel[i] ± ½``, so an event there still has a wavelength."""
+        return _half_element_padded(self.pixel, self.wavelength)
+
+    def sensitivity_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(wavelength, sensitivity)`` ascending in wavelength, NaN where the x1d has
+        no valid flux, extended half an element beyond both ends (end values held)."""
+        order = np.argsort(self.wavelength, kind="stable")
+        wave = np.asarray(self.wavelength, dtype=np.float64)[order]
+        sens = np.asarray(self.sensitivity, dtype=np.float64)[order]
+        sens = np.where(np.isfinite(sens) & (sens > 0), sens, np.nan)
+        wave_padded, _ = _half_element_padded(wave, wave)
+        return wave_padded, np.concatenate([sens[:1], sens, sens[-1:]])
+
     def wavelength_at(self, x: np.ndarray) -> np.ndarray:
         """Wavelength (Å) at event coordinate ``x``; NaN off the dispersion solution."""
-        return np.interp(x, self.pixel, self.wavelength, left=np.nan, right=np.nan)
+        pixel, wave = self.dispersion_table()
+        return np.interp(x, pixel, wave, left=np.nan, right=np.nan)
 
     def sensitivity_at(self, wavelength: np.ndarray) -> np.ndarray:
         """Sensitivity at ``wavelength``; NaN where the x1d has none."""
-        sens = np.where(np.isfinite(self.sensitivity) & (self.sensitivity > 0),
-                        self.sensitivity, np.nan)
-        order = np.argsort(self.wavelength)
-        return np.interp(wavelength, self.wavelength[order], sens[order],
-                         left=np.nan, right=np.nan)
+        wave, sens = self.sensitivity_table()
+        return np.interp(wavelength, wave, sens, left=np.nan, right=np.nan)
 
     def n_elements(self, wave_min: float, wave_max: float,
                    excluded: Sequence[tuple[float, float]] = ()) -> int:
@@ -141,6 +154,20 @@ class Extraction:
         for lo, hi in excluded:
             keep &= ~((w >= lo) & (w <= hi))
         return int(keep.sum())
+
+
+def _half_element_padded(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` with one point added half a step beyond each end, on the line through
+    the two end points."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 2:
+        return x, y
+    x0 = x[0] - 0.5 * (x[1] - x[0])
+    x1 = x[-1] + 0.5 * (x[-1] - x[-2])
+    y0 = y[0] - 0.5 * (y[1] - y[0])
+    y1 = y[-1] + 0.5 * (y[-1] - y[-2])
+    return np.concatenate([[x0], x, [x1]]), np.concatenate([[y0], y, [y1]])
 
 
 @dataclass

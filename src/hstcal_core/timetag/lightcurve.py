@@ -37,10 +37,11 @@ log = logging.getLogger(__name__)
 # Geocoronal lines (COS IHB §7.4 "Airglow"; hstlc ``lightcurve.cos`` masks 1208–1225 Å
 # Lyα and 1298–1312 Å O I 1302/1304/1306).
 AIRGLOW: tuple[tuple[float, float], ...] = ((1208.0, 1225.0), (1298.0, 1312.0))
-# G140L (~0.08 Å/px) spreads the aperture-filling lines and their wings over many more
-# Å (lightcurve issue #5: "G140L data has significantly wider airglow lines"); these
-# windows hold the lines' wings in the real G140L x1d of ../shared/data (ldfd01vnq).
-AIRGLOW_G140L: tuple[tuple[float, float], ...] = ((1195.0, 1240.0), (1290.0, 1320.0))
+# G140L (~0.08 Å/px) spreads the aperture-filling lines and their wings over more Å
+# (lightcurve issue #5: "G140L data has significantly wider airglow lines"); the real
+# G140L x1d of ../shared/data (ldfd01vnq) shows Lyα wings over 1208–1223 Å, and these
+# windows leave a margin on both sides.
+AIRGLOW_G140L: tuple[tuple[float, float], ...] = ((1200.0, 1230.0), (1295.0, 1315.0))
 
 # Bin quality bits of the DQ column.
 BIN_NO_GTI = 1   # no good time in the bin: rates are NaN
@@ -94,13 +95,15 @@ class Lightcurve:
 
 
 def wavelength_range(events: EventList) -> tuple[float, float]:
-    """Wavelength extent of the exposure's extractions (where the x1d has sensitivity)."""
+    """Wavelength extent of the exposure's extractions where the x1d has sensitivity,
+    to the outer edges of the end elements."""
     lows, highs = [], []
     for ext in events.extractions:
-        good = np.isfinite(ext.sensitivity) & (ext.sensitivity > 0)
-        if good.any():
-            lows.append(float(ext.wavelength[good].min()))
-            highs.append(float(ext.wavelength[good].max()))
+        wave, sens = ext.sensitivity_table()
+        good = np.flatnonzero(np.isfinite(sens))
+        if len(good):
+            lows.append(float(wave[good[0]]))
+            highs.append(float(wave[good[-1]]))
     if not lows:
         raise InputError(events.path, "no extraction has a valid sensitivity (x1d FLUX all 0)")
     return min(lows), max(highs)
@@ -116,14 +119,8 @@ def accumulate_events(events: EventList, step: float, edges: np.ndarray, sdqflag
         raise InputError(events.path, "no spectral extraction (source region) is defined")
     band = lambda r: (r.center, r.height, r.slope)  # noqa: E731
     bkg = [(k, band(r)) for k, e in enumerate(exts) for r in e.background]
-    pix_x, pix_wave, pix_off = _concat([(e.pixel, e.wavelength) for e in exts])
-    sens = []
-    for e in exts:
-        order = np.argsort(e.wavelength, kind="stable")
-        s = np.asarray(e.sensitivity, dtype=np.float64)[order]
-        sens.append((np.asarray(e.wavelength, dtype=np.float64)[order],
-                     np.where(np.isfinite(s) & (s > 0), s, np.nan)))
-    sens_wave, sens_val, sens_off = _concat(sens)
+    pix_x, pix_wave, pix_off = _concat([e.dispersion_table() for e in exts])
+    sens_wave, sens_val, sens_off = _concat([e.sensitivity_table() for e in exts])
     return accumulate(
         np.asarray(events.time, dtype=np.float64), np.asarray(events.x, dtype=np.float32),
         np.asarray(events.y, dtype=np.float32),

@@ -1,16 +1,21 @@
 """hstcal plugin for STIS: the CCD reference-file pipeline and the MAMA detectors.
 
 Registers ``stis_ccd`` (stages calibrate, crreject, basebias, refbias, weekbias,
-basedark, weekdark, anneal), ``stis_fuv_mama`` and ``stis_nuv_mama`` (stages come
-with the TIME-TAG work).  What each detector asks the archive for (the ``query`` hook)
-is the table in :mod:`hstcal_stis.query`.
+basedark, weekdark, anneal), ``stis_fuv_mama`` and ``stis_nuv_mama`` (their ``calibrate``
+hook reads a TIME-TAG exposure into an event list, :mod:`hstcal_stis.timetag`; their
+simulator writes ``_tag``/``_x1d`` files with truth, :mod:`hstcal_stis.simulate_timetag`).
+What each detector asks the archive for (the ``query`` hook) is the table in
+:mod:`hstcal_stis.query`.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from hstcal_core import Param, hookimpl
 from hstcal_core.combine import combine_exposures
 from hstcal_core.options import as_bool, as_float_list, as_int_pair, as_optional_path
+from hstcal_core.timetag.events import TimeTagInput
 
 from .ccd import calibrate_ccd, resolve_reference_path
 from .detectors import STIS_CCD, STIS_FUV_MAMA, STIS_NUV_MAMA
@@ -58,6 +63,14 @@ _STAGES = {
     "crstats": CALIBRATION_PARAMS,
 }
 
+# TIME-TAG: the stage's own parameters include ``flat``; the bad-pixel table flags events.
+_MAMA_STAGES = {
+    "lightcurve": (Param("bpixtab", as_optional_path, None,
+                         "STIS MAMA bad-pixel table: events on listed pixels get its DQ"),),
+    "composite": (Param("bpixtab", as_optional_path, None,
+                        "STIS MAMA bad-pixel table: events on listed pixels get its DQ"),),
+}
+
 _DEFAULTS = {
     **{kind: {"scale_by_exptime": False} for kind in BIAS_KINDS},
     **{kind: {"scale_by_exptime": True} for kind in DARK_KINDS},
@@ -77,18 +90,30 @@ def _simulator(out_dir, **kwargs):
     return simulate(out_dir, **kwargs)
 
 
+def _mama_simulator(detector: str, out_dir, **kwargs):
+    from .simulate_timetag import simulate as simulate_timetag
+
+    return simulate_timetag(out_dir, detector=detector, **kwargs)
+
+
 @hookimpl
 def register_detectors(register):
     register.detector(STIS_CCD, stages=_STAGES, defaults=_DEFAULTS, simulator=_simulator)
-    register.detector(STIS_FUV_MAMA, stages=())
-    register.detector(STIS_NUV_MAMA, stages=())
+    for mama in (STIS_FUV_MAMA, STIS_NUV_MAMA):
+        register.detector(mama, stages=_MAMA_STAGES,
+                          simulator=partial(_mama_simulator, mama.detector))
 
 
 @hookimpl
 def calibrate(detector, exposure, options):
-    if detector.name != STIS_CCD.name:
-        return None
-    return calibrate_ccd(detector, exposure, options)
+    if detector.name == STIS_CCD.name:
+        return calibrate_ccd(detector, exposure, options)
+    if detector.name in (STIS_FUV_MAMA.name, STIS_NUV_MAMA.name) \
+            and detector.extra.get("timetag") and isinstance(exposure, TimeTagInput):
+        from .timetag import read_stis_timetag
+
+        return read_stis_timetag(detector.detector, exposure, options)
+    return None
 
 
 @hookimpl
