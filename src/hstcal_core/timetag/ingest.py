@@ -416,21 +416,28 @@ def ingest(config: IngestConfig, *, registry: Registry | None = None) -> IngestR
     IngestReport
     """
     run = _Ingest(config, registry or get_registry())
-    exposures = scan_ingest(config.ingest)
-    log.info("ingest: %d exposure(s) waiting in %s", len(exposures), config.ingest)
-    for exposure in exposures:
-        try:
-            run.exposure(exposure)
-        except InputError as exc:  # belt and braces: one exposure never stops the run
-            run._reject(exposure, UNREADABLE, str(exc))
-    if config.composites:
-        run.composites()
+    try:
+        exposures = scan_ingest(config.ingest)
+        log.info("ingest: %d exposure(s) waiting in %s", len(exposures), config.ingest)
+        for exposure in exposures:
+            try:
+                run.exposure(exposure)
+            except InputError as exc:  # belt and braces: one exposure never stops the run
+                run._reject(exposure, UNREADABLE, str(exc))
+        if config.composites:
+            run.composites()
+    finally:
+        run.engine.dispose()
     return run.report
 
 
 def reset_database(config: IngestConfig) -> list[str]:
     """Drop the lightcurve tables of ``config.database``; returns their names."""
-    return db.drop_lightcurve_tables(db.connect(config.database, create=False))
+    engine = db.connect(config.database, create=False)
+    try:
+        return db.drop_lightcurve_tables(engine)
+    finally:
+        engine.dispose()
 
 
 def reset_filesystem(config: IngestConfig) -> dict[str, int]:
