@@ -17,6 +17,7 @@ from hstcal_core import Amplifier, Detector
 from hstcal_core.algorithms.crstats import (
     STAT_COLUMNS,
     cr_statistics,
+    energy_with_wings,
     incident_rate,
     integration_time,
     pixel_lists,
@@ -371,6 +372,61 @@ def test_against_simulated_cosmic_rays():
                                   truth["n_pixels"][cr_ids])
 
 
+# --------------------------------------------------------------------------- energy with wings
+def _energy_with_wings_numpy(image, labels, n):
+    """The census's first (numpy) formulation: np.bincount over the flagged pixels, then
+    over their unflagged 8-neighbours, each neighbour going to its highest label."""
+    ny, nx = labels.shape
+    flat_labels, flat_image = labels.ravel(), image.ravel()
+    idx = np.flatnonzero(flat_labels)
+    energy = np.bincount(flat_labels[idx], weights=flat_image[idx].astype(np.float64),
+                         minlength=n + 1)
+    y, x = np.divmod(idx, nx)
+    ring_pix, ring_lab = [], []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                yy, xx = y + dy, x + dx
+                ok = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
+                neighbour = yy[ok] * nx + xx[ok]
+                free = flat_labels[neighbour] == 0
+                ring_pix.append(neighbour[free])
+                ring_lab.append(flat_labels[idx[ok][free]])
+    pix, lab = np.concatenate(ring_pix), np.concatenate(ring_lab)
+    if pix.size:
+        order = np.lexsort((-lab, pix))
+        pix, lab = pix[order], lab[order]
+        first = np.ones(pix.size, dtype=bool)
+        first[1:] = pix[1:] != pix[:-1]
+        energy += np.bincount(lab[first], weights=flat_image[pix[first]].astype(np.float64),
+                              minlength=n + 1)
+    return energy[1:]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_energy_with_wings_equals_the_bincount_formulation(seed):
+    """Bit for bit, on crowded masks (touching CRs, edges) with shuffled label numbers."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 60, 2))
+    mask = rng.random(shape) < rng.uniform(0.05, 0.5)
+    result = label_crs(mask, min_size=1)
+    shuffle = np.concatenate(([0], rng.permutation(result.n) + 1)).astype(np.int32)
+    labels = shuffle[result.labels]
+    image = rng.normal(0.0, 30.0, shape).astype(np.float32)
+    np.testing.assert_array_equal(energy_with_wings(image, labels, result.n),
+                                  _energy_with_wings_numpy(image, labels, result.n))
+
+
+def test_energy_with_wings_adds_the_ring_once(scene):
+    result = label_crs(scene > 0)
+    image = np.ones(scene.shape)
+    energy = energy_with_wings(image, result.labels, result.n)
+    # the 3x4 rectangle at rows 2-4, cols 3-6: its 12 pixels and the 6x5 - 12 around them
+    assert energy[0] == 30.0
+    with pytest.raises(ValueError, match="0 .. n"):
+        energy_with_wings(image, result.labels, result.n - 1)
+
+
 # --------------------------------------------------------------------------- rates
 def test_integration_time_and_rate():
     # ACS/WFC: EXPTIME 1000 s, FLASHDUR 0.5 s, 50 s readout (HSTcosmicrays pipeline_config)
@@ -418,6 +474,8 @@ def test_builtin_measure_hook(fresh_registry, scene):
     assert set(stats) | {"imset"} == set(CR_COLUMNS)
     np.testing.assert_allclose(stats["energy_e"], cr_statistics(scene, labels, n)["energy_e"])
     with pytest.raises(NoImplementationError):
+        hooks.measure(detector=_CAM, kind="nonesuch", data={}, options=Options())
+    with pytest.raises(TypeError, match="EventList"):
         hooks.measure(detector=_CAM, kind="lightcurve", data={}, options=Options())
     with pytest.raises(KeyError, match="labels"):
         hooks.measure(detector=_CAM, kind="crstats", data={"image": scene, "n": n},

@@ -172,11 +172,9 @@ def combine_exposures(detector: Detector, exposures: Sequence[Exposure], options
     params, origin = resolve_crreject_params(options, len(imsets), mean_exp,
                                              spectroscopic=spectroscopic,
                                              crflag=detector.extra.get("cr_flag"))
-    stack = np.stack([i.sci for i in imsets]).astype(np.float32, copy=False)
-    dq = np.stack([i.dq for i in imsets])
-    result = crreject(stack, dq, exptimes=exptimes, read_noise_dn=noise, gains=gains,
-                      params=params, scale_by_exptime=scale)
-    del stack, dq
+    # the images as they are: crreject stacks them only if it needs to (many images)
+    result = crreject([i.sci for i in imsets], [i.dq for i in imsets], exptimes=exptimes,
+                      read_noise_dn=noise, gains=gains, params=params, scale_by_exptime=scale)
     primary = exposures[0].primary.copy()
     header = imsets[0].header.copy()
     starts = [float(i.header.get("EXPSTART", exp.key("TEXPSTRT", 0.0)))

@@ -90,6 +90,23 @@ def _data(path: Path, hdu, what: str) -> np.ndarray | None:
     return data
 
 
+def _native(data: np.ndarray, dtype) -> np.ndarray:
+    """``np.array(data, dtype)``, converted in the reader's own buffer where possible.
+
+    FITS is big-endian, so every image needs a byte swap.  With ``memmap=False``
+    astropy returns a fresh array that nothing else uses once the file is closed:
+    swapping it in place (and reinterpreting int16 as uint16, as the C cast does)
+    saves a second full-frame allocation and copy per extension.  Same values.
+    """
+    dtype = np.dtype(dtype)
+    same_kind = data.dtype.kind == dtype.kind or {data.dtype.kind, dtype.kind} == {"i", "u"}
+    if (type(data) is np.ndarray and data.dtype.byteorder == ">" and same_kind
+            and data.dtype.itemsize == dtype.itemsize and data.flags.writeable
+            and data.flags.c_contiguous):
+        return data.byteswap(inplace=True).view(dtype)
+    return np.array(data, dtype=dtype)
+
+
 def _aux_array(path: Path, hdul: fits.HDUList, name: str, ver: int, shape, dtype) -> np.ndarray:
     """ERR/DQ of one imset; empty extensions (raw files) become PIXVALUE or zeros."""
     try:
@@ -102,7 +119,7 @@ def _aux_array(path: Path, hdul: fits.HDUList, name: str, ver: int, shape, dtype
         return np.full(shape, fill, dtype)
     if data.shape != tuple(shape):
         raise InputError(path, f"{name},{ver} has shape {data.shape}, SCI,{ver} has {tuple(shape)}")
-    return np.array(data, dtype=dtype)
+    return _native(data, dtype)
 
 
 def read_exposure(path: str | Path, *, allow_nan: bool = False) -> Exposure:
@@ -132,9 +149,9 @@ def read_exposure(path: str | Path, *, allow_nan: bool = False) -> Exposure:
             data = _data(path, hdu, f"SCI,{ver}")
             if data is None or data.ndim != 2:
                 raise InputError(path, f"SCI,{ver} holds no 2-D image")
-            sci = np.array(data, dtype=np.float32)
+            sci = _native(data, np.float32)
             if not allow_nan:
-                nbad = int(np.count_nonzero(~np.isfinite(sci)))
+                nbad = sci.size - int(np.count_nonzero(np.isfinite(sci)))
                 if nbad:
                     raise InputError(path, f"SCI,{ver} contains {nbad} NaN/inf pixels")
             err = _aux_array(path, hdul, "ERR", ver, sci.shape, np.float32)

@@ -53,8 +53,9 @@ MODE_BINS = 132_000
 @nb.njit(parallel=True, **_JIT)
 def mode_histograms(stack, dq, hist, amin, mean):
     """One pass per image over its DQ==0 pixels: minimum (≤ 0), mean and a 1-DN
-    histogram (C truncation) over the fixed window; crrej_sky.c then picks its range."""
-    n = stack.shape[0]
+    histogram (C truncation) over the fixed window; crrej_sky.c then picks its range.
+    ``stack``/``dq``: (n, ny, nx) arrays or tuples of n C-contiguous 2-D images."""
+    n = len(stack)
     nbins = hist.shape[1]
     for k in nb.prange(n):
         img = stack[k].ravel()

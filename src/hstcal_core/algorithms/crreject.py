@@ -15,24 +15,36 @@ parameters as in ISR STIS 98-22):
    ``err = sqrt(Σvar)/Σefac_used · Σefac``; DQ is the OR of the inputs plus ``crflag``
    (8192, DATAREJECT) where a pixel was rejected in every image; one CR mask per input.
 
-The per-pixel loops are compiled (numba, parallel over rows; ``_crreject_kernels``):
-hits of all images are bits of one word per pixel, the median is a sorting network
-over row vectors, so the whole rejection reads the stack a few times and allocates
-little beyond the per-image masks it returns.
+The per-pixel loops are compiled (numba, parallel over rows), in two schedules with
+bit-identical results:
+
+* up to :data:`SMALL_N_MAX` images (a dark pair, a CR-split): ``_crreject_small``
+  pipelines every iteration in one sweep over the rows, hits as bits of a byte, and
+  forms the outputs in that sweep; the images may be separate arrays (no stacked copy);
+* more images: ``_crreject_kernels`` makes one pass per iteration, hits of 64 images
+  per 64-bit word.
+
+In both the median is a sorting network over row vectors and the neighbour rejection
+an OR of neighbouring bit words, so the rejection allocates little beyond its outputs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from . import _crreject_kernels as _k
+from . import _crreject_small as _small
 
 __all__ = ["CRRejectParams", "CRRejectResult", "crreject", "sky_mode", "sky_modes",
            "histogram_mode"]
 
 CR_FLAG = 8192  # DATAREJECT, stisdq.h
+#: Stacks of up to this many images take the pipelined single-sweep kernel
+#: (``_crreject_small``); larger ones the pass-per-iteration kernel.  Same results.
+SMALL_N_MAX = _small.MAX_IMAGES
 
 
 @dataclass(frozen=True)
@@ -133,10 +145,11 @@ def sky_mode(sci: np.ndarray, dq: np.ndarray) -> float:
 
 
 def sky_modes(stack: np.ndarray, dq: np.ndarray) -> np.ndarray:
-    """Sky level of every image of a stack (crrej_sky.c), one parallel pass."""
-    n = stack.shape[0]
-    stack = np.ascontiguousarray(stack, dtype=np.float32)
-    dq = np.ascontiguousarray(dq, dtype=np.uint16)
+    """Sky level of every image of a stack (crrej_sky.c), one parallel pass.
+
+    ``stack``, ``dq``: (n, ny, nx) arrays, or sequences of n 2-D images."""
+    stack, dq = _images(stack, dq)
+    n = len(stack)
     hist = np.zeros((n, _k.MODE_BINS), np.int32)
     amin = np.empty(n, np.float64)
     mean = np.empty(n, np.float64)
@@ -164,6 +177,32 @@ def _footprint(radius: float) -> tuple[np.ndarray, np.ndarray, int]:
             np.array([o[1] for o in offsets], np.int64), square)
 
 
+def _footprint_halfwidths(radius: float) -> np.ndarray:
+    """crrej_loop's neighbourhood as one run of columns ±w per row offset −r … r.
+
+    The disc is convex, so the offsets of :func:`_footprint` on each row are contiguous.
+    """
+    dys, dxs, _ = _footprint(radius)
+    width = int(radius + 1e-5)
+    return np.array([int(np.abs(dxs[dys == dy]).max()) for dy in range(-width, width + 1)],
+                    np.int64)
+
+
+def _images(stack, dq) -> tuple:
+    """``(stack, dq)`` as C-contiguous float32 / uint16 arrays (n, ny, nx) or, when given
+    as sequences of 2-D images, as tuples of them (no stacked copy is made)."""
+    if isinstance(stack, np.ndarray) or isinstance(dq, np.ndarray):
+        return (np.ascontiguousarray(stack, dtype=np.float32),
+                np.ascontiguousarray(dq, dtype=np.uint16))
+    images = tuple(np.ascontiguousarray(a, dtype=np.float32) for a in stack)
+    flags = tuple(np.ascontiguousarray(a, dtype=np.uint16) for a in dq)
+    shapes = {a.shape for a in images + flags}
+    if len(shapes) > 1 or any(len(shape) != 2 for shape in shapes):
+        raise ValueError(f"stack and dq must hold 2-D images of one shape, got "
+                         f"{[a.shape for a in images]} and {[a.shape for a in flags]}")
+    return images, flags
+
+
 def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gains,
              params: CRRejectParams = CRRejectParams(),
              scale_by_exptime: bool = True) -> CRRejectResult:
@@ -171,10 +210,11 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
 
     Parameters
     ----------
-    stack : ndarray, shape (n, ny, nx)
-        Bias-level-subtracted images in DN (float32 preferred; not modified).
-    dq : ndarray, shape (n, ny, nx)
-        Input data-quality flags (not modified).
+    stack : ndarray, shape (n, ny, nx), or sequence of n 2-D images
+        Bias-level-subtracted images in DN (float32 preferred; not modified).  A
+        sequence of C-contiguous float32 images is used as it is, not stacked.
+    dq : ndarray, shape (n, ny, nx), or sequence of n 2-D images
+        Input data-quality flags (uint16 preferred; not modified).
     exptimes : sequence of float
         EXPTIME of each image.  All zero (biases) means equal weights.
     read_noise_dn : sequence of float
@@ -190,15 +230,18 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
     -------
     CRRejectResult
     """
-    stack = np.asarray(stack)
-    dq = np.asarray(dq)
-    if stack.ndim != 3:
-        raise ValueError(f"stack must be 3-D (n, ny, nx), got shape {stack.shape}")
-    n = stack.shape[0]
+    if isinstance(stack, np.ndarray) or isinstance(dq, np.ndarray):
+        stack = np.asarray(stack)
+        dq = np.asarray(dq)
+        if stack.ndim != 3:
+            raise ValueError(f"stack must be 3-D (n, ny, nx), got shape {stack.shape}")
+        if dq.shape != stack.shape:
+            raise ValueError(f"dq shape {dq.shape} differs from stack shape {stack.shape}")
+    elif len(dq) != len(stack):
+        raise ValueError(f"{len(dq)} dq images for {len(stack)} images")
+    n = len(stack)
     if n < 2:
         raise ValueError(f"cosmic-ray rejection needs at least 2 images, got {n}")
-    if dq.shape != stack.shape:
-        raise ValueError(f"dq shape {dq.shape} differs from stack shape {stack.shape}")
     exptimes = np.asarray(exptimes, dtype=np.float64)
     gains = np.asarray(gains, dtype=np.float64)
     rn2 = np.asarray(read_noise_dn, dtype=np.float64) ** 2
@@ -221,11 +264,32 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
         efac = np.ones(n)
         texpt = float(n)
 
-    stack = np.ascontiguousarray(stack, dtype=np.float32)
-    dq = np.ascontiguousarray(dq, dtype=np.uint16)
+    stack, dq = _images(stack, dq)
     sky = sky_modes(stack, dq) if params.skysub == "mode" else np.zeros(n)
+    if n <= SMALL_N_MAX:
+        sci, err, dq_out, masks = _reject_few(stack, dq, sky, efac, rn2, gains, texpt, params)
+    else:
+        if isinstance(stack, tuple):
+            stack, dq = np.stack(stack), np.stack(dq)
+        sci, err, dq_out, masks = _reject_many(stack, dq, sky, efac, rn2, gains, texpt, params)
+    return CRRejectResult(
+        sci=sci,
+        err=err,
+        dq=dq_out,
+        masks=masks,
+        sky=sky,
+        efac=efac,
+        texptime=exptot,
+        n_rejected=int(np.count_nonzero(masks)),
+        params=params,
+    )
+
+
+def _reject_many(stack, dq, sky, efac, rn2, gains, texpt, params):
+    """crrej_loop.c over the whole stack once per iteration (``_crreject_kernels``):
+    hits of up to 64 images per 64-bit word, the median a sorting network over rows."""
+    n, ny, nx = stack.shape
     scale = params.scalense / 100.0
-    ny, nx = stack.shape[1:]
     ave = np.empty((ny, nx), np.float32)
     avevar = np.empty((ny, nx), np.float32)
     pairs, size = _k.sort_network(n)
@@ -263,14 +327,31 @@ def crreject(stack: np.ndarray, dq: np.ndarray, *, exptimes, read_noise_dn, gain
     crflag = np.uint16(params.crflag)
     dq_out = np.bitwise_or.reduce(dq, axis=0).astype(np.uint16) & np.uint16(~params.crflag & 0xFFFF)
     dq_out |= np.where(rejected_all, crflag, np.uint16(0))
-    return CRRejectResult(
-        sci=sci,
-        err=err,
-        dq=dq_out,
-        masks=masks,
-        sky=sky,
-        efac=efac,
-        texptime=exptot,
-        n_rejected=int(np.count_nonzero(masks)),
-        params=params,
-    )
+    return sci, err, dq_out, masks
+
+
+def _reject_few(stack, dq, sky, efac, rn2, gains, texpt, params, nchunks=None):
+    """The same rejection for 2 ≤ n ≤ SMALL_N_MAX images (``_crreject_small``): one
+    pipelined sweep over rows, hits as bits of a byte, outputs formed in the sweep.
+
+    ``nchunks``: row chunks run in parallel (default: one per numba thread); the
+    results do not depend on it."""
+    # as a tuple of 2-D images (views of a 3-D stack): numba then keeps each image's
+    # rows in registers, and there is one compiled kernel for either form of input
+    stack, dq = tuple(stack), tuple(dq)
+    n = len(stack)
+    ny, nx = stack[0].shape
+    pairs, size = _k.sort_network(n)
+    halfwidths = _footprint_halfwidths(params.crradius)
+    psig2 = params.crthresh ** 2 if params.crthresh > 0 else -1.0
+    sig2s = np.array([s ** 2 for s in params.crsigmas], np.float64)
+    masks = np.empty((n, ny, nx), dtype=bool)
+    sci = np.empty((ny, nx), np.float32)
+    err = np.empty((ny, nx), np.float32)
+    dq_out = np.empty((ny, nx), np.uint16)
+    nchunks = max(1, min(ny, nchunks or numba.get_num_threads()))
+    _small.reject_rows(stack, dq, sky, efac, rn2, gains, params.scalense / 100.0,
+                       params.initgues == "median", pairs, size, params.badinpdq, sig2s, psig2,
+                       halfwidths, params.fillval, texpt, float(sky.sum()), params.crflag,
+                       nchunks, masks, sci, err, dq_out)
+    return sci, err, dq_out, masks

@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STAT_COLUMNS", "cr_statistics", "incident_rate", "integration_time", "pixel_lists"]
+from ._crstats_kernels import wing_energy
+
+__all__ = ["STAT_COLUMNS", "cr_statistics", "energy_with_wings", "incident_rate",
+           "integration_time", "pixel_lists"]
 
 #: Columns returned by :func:`cr_statistics`: CR_COLUMNS without ``imset`` (the caller's).
 STAT_COLUMNS: tuple[str, ...] = ("energy_e", "size_px", "width_sigma", "symmetry",
@@ -153,6 +156,40 @@ def cr_statistics(image: np.ndarray, labels: np.ndarray, n: int) -> dict[str, np
         "iyy": iyy[kept],
         "ixy": ixy[kept],
     }
+
+
+def energy_with_wings(image: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Charge of each CR over its pixels and their unflagged 8-neighbours, e⁻.
+
+    Diffusion spreads ~3 % of a CR's charge into pixels below the detection threshold
+    (measured on the census simulator's tracks); summing only the flagged pixels, as
+    HSTcosmicrays does, biases energies low by that much.  A neighbour touching two CRs
+    goes to the higher label (rare at HST's rates).  Background-subtracted noise in the
+    ring averages to zero.  One compiled raster pass; the sums run in raster order, so
+    the result equals ``np.bincount`` over the flat pixel indices of each CR and ring.
+
+    Parameters
+    ----------
+    image : ndarray
+        2-D image, background subtracted (electrons).
+    labels : ndarray of int
+        Label image of the same shape, CRs ``1 .. n``.
+    n : int
+        Number of labels.
+
+    Returns
+    -------
+    ndarray of float64
+        Shape ``(n,)``: row ``i`` for label ``i + 1``.
+    """
+    image = np.asarray(image)
+    labels = np.asarray(labels)
+    if image.shape != labels.shape or labels.ndim != 2:
+        raise ValueError(f"image {image.shape} and labels {labels.shape} must be 2-D and "
+                         f"of one shape")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
+    return wing_energy(image, labels, int(n))[1:]
 
 
 def pixel_lists(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -216,7 +216,8 @@ def calibrate_census(detector: Detector, exposure: Exposure, options: Options | 
                 header[key] = primary[key]
         noise.append(float(np.mean(gain_image(exposure, imset, detector, "READNSE",
                                               "read_noise"))))
-        imsets.append(ImSet(sci=sci, err=err, dq=imset.dq.copy(), header=header))
+        # sci, err and dq are shared with the input where unchanged (nothing here mutates them)
+        imsets.append(ImSet(sci=sci, err=err, dq=imset.dq, header=header))
     primary["ATODGAIN"] = (1.0, "data in electrons (census calibration)")
     primary["READNSE"] = (float(np.mean(noise)) if noise else 0.0,
                           "mean read noise of the amplifiers, e-")
@@ -252,12 +253,28 @@ def census_reject_crs(detector: Detector, exposures: Sequence[Exposure], options
                                  temperature_keyword=detector.extra.get("temperature_keyword"))
     return census_masks(combined, imsets, badinpdq=badinpdq,
                         scale_by_exptime=bool(options.get("scale_by_exptime", True)),
-                        initgues=str(combined.parameters.get("initgues", "median")))
+                        initgues=str(combined.parameters.get("initgues", "median")),
+                        overwrite=True)  # ours: no full-frame copies of it
+
+
+def _flagged_pixels(dqs: Sequence[np.ndarray], bits: int) -> np.ndarray:
+    """Flat indices of the pixels where any of ``dqs`` has one of ``bits``, computed in
+    the arrays' own integer type when ``bits`` fits it (no int64 full frames)."""
+    dqs = [np.asarray(d) for d in dqs]
+    kind = np.result_type(*dqs)
+    if np.issubdtype(kind, np.integer) and 0 <= bits <= np.iinfo(kind).max:
+        found = np.array(dqs[0], dtype=kind, copy=True)
+        for d in dqs[1:]:
+            found |= d
+        found &= kind.type(bits)
+    else:
+        found = np.bitwise_or.reduce([d.astype(np.int64) for d in dqs]) & int(bits)
+    return np.flatnonzero(found)
 
 
 def census_masks(combined: CombinedImage, imsets: Sequence[ImSet], *, badinpdq: int,
                  scale_by_exptime: bool = True, initgues: str = "median",
-                 crflag: int = 8192) -> CombinedImage:
+                 crflag: int = 8192, overwrite: bool = False) -> CombinedImage:
     """Per-exposure CR masks a census can label, from an ocrreject-style combination.
 
     Three rules on top of the combination (acsrej/wf3rej flag ``|deviation|``, which suit
@@ -291,6 +308,9 @@ def census_masks(combined: CombinedImage, imsets: Sequence[ImSet], *, badinpdq: 
         The initial guess used (rule 2 applies to ``"median"``).
     crflag : int
         DQ bit of the combined image for "rejected in every input".
+    overwrite : bool
+        Change ``combined``'s masks, sci, err and dq arrays in place instead of copying
+        them (for a caller that made ``combined`` and drops it).
 
     Returns
     -------
@@ -298,39 +318,52 @@ def census_masks(combined: CombinedImage, imsets: Sequence[ImSet], *, badinpdq: 
         A copy with the new masks (and, for a pair, ``sci``/``err``/``dq`` where one
         image is now clean) and ``n_rejected``.
     """
-    masks = np.array(combined.masks, dtype=bool, copy=True)
+    def own(array, dtype=None):
+        # C order: the rules below write through flat views (reshape(-1))
+        if overwrite:
+            array = np.asarray(array, dtype)
+            if array.flags.c_contiguous and array.flags.writeable:
+                return array
+        return np.array(array, dtype, copy=True, order="C")
+
+    masks = own(combined.masks, bool)
     n = masks.shape[0]
     if len(imsets) != n:
         raise ValueError(f"{len(imsets)} imsets for {n} masks")
-    bad = np.stack([(np.asarray(i.dq).astype(np.int64) & int(badinpdq)) != 0 for i in imsets])
-    masks &= ~bad.any(axis=0) if n == 2 else ~bad
+    flat_masks = masks.reshape(n, -1)  # a view; the rules below touch flagged pixels only
+    if n == 2:
+        flat_masks[:, _flagged_pixels([i.dq for i in imsets], badinpdq)] = False
+    else:
+        for k, imset in enumerate(imsets):
+            flat_masks[k, _flagged_pixels([imset.dq], badinpdq)] = False
     sci, err, dq = combined.sci, combined.err, combined.dq
-    ys, xs = np.nonzero(masks.any(axis=0))
-    if ys.size:
+    flat = np.flatnonzero(masks.any(axis=0))
+    if flat.size:
         exptimes = np.array([i.exptime for i in imsets], dtype=np.float64)
         efac = exptimes if scale_by_exptime and np.all(exptimes > 0) else np.ones(n)
         sky = np.asarray(combined.sky if len(combined.sky) == n else np.zeros(n), np.float64)
-        values = np.stack([(np.asarray(i.sci)[ys, xs] - sky[k]) / efac[k]
+        values = np.stack([(np.asarray(i.sci).reshape(-1)[flat] - sky[k]) / efac[k]
                            for k, i in enumerate(imsets)])
         pair = n == 2 and initgues == "median"
-        flagged = np.ones((n, ys.size), bool) if pair else masks[:, ys, xs]
+        flagged = np.ones((n, flat.size), bool) if pair else flat_masks[:, flat]
         for k in range(n):
             lowest_other = np.delete(values, k, axis=0).min(axis=0)
             flagged[k] &= values[k] > lowest_other
-        masks[:, ys, xs] = flagged
+        flat_masks[:, flat] = flagged
         if pair:
             one = flagged.sum(axis=0) == 1
             clean = np.where(flagged[0], 1, 0)[one]
-            py, px = ys[one], xs[one]
+            where = flat[one]
             total = float(efac.sum())
-            errs = np.stack([np.asarray(i.err)[py, px] / efac[k] for k, i in enumerate(imsets)])
-            sci = np.array(sci, np.float32, copy=True)
-            err = np.array(err, np.float32, copy=True)
-            dq = np.array(dq, copy=True)
-            sci[py, px] = values[clean, one] * total + sky.sum()
-            err[py, px] = errs[clean, np.arange(py.size)] * total
+            errs = np.stack([np.asarray(i.err).reshape(-1)[where] / efac[k]
+                             for k, i in enumerate(imsets)])
+            sci = own(sci, np.float32)
+            err = own(err, np.float32)
+            dq = own(dq)
+            sci.reshape(-1)[where] = values[clean, one] * total + sky.sum()
+            err.reshape(-1)[where] = errs[clean, np.arange(where.size)] * total
             # one image is used there now: not "rejected in every input"
-            dq[py, px] &= dq.dtype.type(~crflag & 0xFFFF)
+            dq.reshape(-1)[where] &= dq.dtype.type(~crflag & 0xFFFF)
     return replace(combined, masks=masks, sci=sci, err=err, dq=dq,
                    n_rejected=int(np.count_nonzero(masks)),
                    parameters={**combined.parameters, "badinpdq": int(badinpdq),

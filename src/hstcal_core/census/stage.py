@@ -26,10 +26,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from ..algorithms.crstats import incident_rate, pixel_lists
+from ..algorithms.crstats import energy_with_wings, incident_rate, pixel_lists
 from ..errors import ConfigError, InputError
 from ..fitsio import read_headers
 from ..images import Exposure
@@ -287,9 +288,9 @@ def _cr_masks(det, hooks, exposures: Sequence[Exposure], options) -> dict[str, l
 
     ``background`` is the CR-free image expected in that imset, in its own units:
     the combination's clean sum scaled by the imset's share of the exposure time
-    (ocrreject's model), so a cosmic ray's energy excludes the dark current and sky
-    under it.  Without a real combination (one image thresholded) it is the median
-    of the unflagged pixels.
+    (ocrreject's model, kept as a :class:`_Scaled` until :func:`_record` subtracts it),
+    so a cosmic ray's energy excludes the dark current and sky under it.  Without a
+    real combination (one image thresholded) it is the median of the unflagged pixels.
     """
     n_chips = int(det.extra.get("chips", 1) or 1)
     out: dict[str, list] = {e.rootname: [None] * len(e.imsets) for e in exposures}
@@ -313,12 +314,30 @@ def _cr_masks(det, hooks, exposures: Sequence[Exposure], options) -> dict[str, l
             if positive is not None:
                 mask &= positive[j]
             if combined.ncombine >= 2 and combined.texptime > 0 and imset.exptime > 0:
-                background = combined.sci * np.float32(imset.exptime / combined.texptime)
+                # formed in _record, one imset at a time: no full frame held per imset
+                background = _Scaled(combined.sci, np.float32(imset.exptime / combined.texptime))
             else:
                 clean = imset.sci[~mask]
                 background = np.float32(np.median(clean)) if clean.size else np.float32(0)
             out[root][k] = (mask, background)
     return out
+
+
+class _Scaled(NamedTuple):
+    """A background ``image · factor`` not yet formed (see :func:`_subtract`)."""
+
+    image: np.ndarray
+    factor: np.float32
+
+
+def _subtract(sci: np.ndarray, background) -> np.ndarray:
+    """``sci - background`` in one new array (float32 for a :class:`_Scaled` one)."""
+    if isinstance(background, _Scaled):
+        out = np.multiply(background.image, background.factor)
+        if np.result_type(sci, out) == out.dtype:
+            return np.subtract(sci, out, out=out)
+        return sci - out
+    return sci - background
 
 
 def _record(det, hooks, exp: Exposure, masks: list, options) -> ExposureRecord:
@@ -334,7 +353,7 @@ def _record(det, hooks, exp: Exposure, masks: list, options) -> ExposureRecord:
             continue
         mask, background = found
         sizes.append(mask.size)
-        image = to_electrons(imset.sci - background, imset.header, exp.primary, det,
+        image = to_electrons(_subtract(imset.sci, background), imset.header, exp.primary, det,
                              imset.exptime or exptime)
         result = hooks.label(detector=det, image=image, mask=mask, options=options)
         labels, n = result[0], int(result[1])
@@ -345,7 +364,7 @@ def _record(det, hooks, exp: Exposure, masks: list, options) -> ExposureRecord:
         stats = hooks.measure(detector=det, kind="crstats",
                               data={"image": image, "labels": labels, "n": n}, options=options)
         stats = dict(stats)
-        stats["energy_e"] = _energy_with_wings(image, labels, n)
+        stats["energy_e"] = energy_with_wings(image, labels, n)  # pixels + unflagged ring
         for name in CR_COLUMNS:
             if name == "imset":
                 columns[name].append(np.full(n, k, np.int16))
@@ -382,46 +401,6 @@ def _record(det, hooks, exp: Exposure, masks: list, options) -> ExposureRecord:
         meta={"file": exp.path.name, "version": __version__,
               **{k: str(exp.primary[k]) for k in det.extra.get("mode_keywords", ())
                  if k in exp.primary}})
-
-
-def _energy_with_wings(image: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    """Charge of each CR over its pixels and their unflagged 8-neighbours, e⁻.
-
-    Diffusion spreads ~3 % of a CR's charge into pixels below the detection threshold
-    (measured on the simulator's tracks); summing only the flagged pixels, as
-    HSTcosmicrays does, biases energies low by that much.  A neighbour touching two
-    CRs goes to the higher label (rare at HST's rates).  Background-subtracted noise
-    in the ring averages to zero.  Works on the flagged pixels and their neighbours
-    only, not the whole image.
-    """
-    ny, nx = labels.shape
-    flat_labels = labels.ravel()
-    flat_image = image.ravel()
-    idx = np.flatnonzero(flat_labels)
-    energy = np.bincount(flat_labels[idx], weights=flat_image[idx].astype(np.float64),
-                         minlength=n + 1)
-    y, x = np.divmod(idx, nx)
-    ring_pix, ring_lab = [], []
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy == 0 and dx == 0:
-                continue
-            yy, xx = y + dy, x + dx
-            ok = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
-            neighbour = yy[ok] * nx + xx[ok]
-            free = flat_labels[neighbour] == 0
-            ring_pix.append(neighbour[free])
-            ring_lab.append(flat_labels[idx[ok][free]])
-    pix = np.concatenate(ring_pix)
-    lab = np.concatenate(ring_lab)
-    if pix.size:
-        order = np.lexsort((-lab, pix))  # per pixel, the highest label first
-        pix, lab = pix[order], lab[order]
-        first = np.ones(pix.size, dtype=bool)
-        first[1:] = pix[1:] != pix[:-1]
-        energy += np.bincount(lab[first], weights=flat_image[pix[first]].astype(np.float64),
-                              minlength=n + 1)
-    return energy[1:]
 
 
 def _track(exp: Exposure, start: float, end: float):
