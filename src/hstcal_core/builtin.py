@@ -78,9 +78,13 @@ def measure(detector, kind, data, options):
     options say (:func:`hstcal_core.timetag.stage.lightcurve_spec`).
     """
     if kind == "lightcurve":
+        from .timetag.events import EventList
         from .timetag.lightcurve import make_lightcurve
         from .timetag.stage import lightcurve_spec
 
+        if not isinstance(data, EventList):
+            raise TypeError(f"measure(kind='lightcurve') needs an EventList (from the "
+                            f"calibrate hook); got {type(data).__name__}")
         return make_lightcurve(data, lightcurve_spec(options))
     if kind != "crstats":
         return None
