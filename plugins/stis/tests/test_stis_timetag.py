@@ -71,8 +71,13 @@ def test_first_order_positions_wavelengths_regions(first_order):
         assert ext.source.slope == pytest.approx(0.004, abs=1e-6)
         offsets = sorted(b.center - ext.source.center for b in ext.background)
         assert offsets == pytest.approx([row["BK1OFFST"], row["BK2OFFST"]])
-        expected = np.interp((axis1 - 1.5) / 2, np.arange(1024), row["WAVELENGTH"],
-                             left=np.nan, right=np.nan)
+        # Element i covers pixel i ± ½: the solution is extended half an element
+        # beyond both ends along its end segments.
+        wave = np.asarray(row["WAVELENGTH"], dtype=float)
+        pixel = np.concatenate([[-0.5], np.arange(1024), [1023.5]])
+        wave = np.concatenate([[wave[0] - 0.5 * (wave[1] - wave[0])], wave,
+                               [wave[-1] + 0.5 * (wave[-1] - wave[-2])]])
+        expected = np.interp((axis1 - 1.5) / 2, pixel, wave, left=np.nan, right=np.nan)
         assert np.allclose(events.wavelength, expected, equal_nan=True)
     assert "epsilon=1 (no flat)" in events.notes
     assert np.all(events.epsilon == 1)
