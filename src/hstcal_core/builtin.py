@@ -10,7 +10,7 @@ from .algorithms.label import LabelResult, label_crs
 from .combine import combine_exposures
 from .markers import hookimpl
 
-__all__ = ["LabelHookResult", "label", "measure", "reject_crs"]
+__all__ = ["LabelHookResult", "drizzle", "label", "measure", "reject_crs"]
 
 # Census size cut (HSTcosmicrays threshold_l=2 / threshold_u=1e5; Miles et al. 2021).
 _DEFAULT_MIN_CR_SIZE = 3
@@ -95,3 +95,13 @@ def measure(detector, kind, data, options):
     if missing:
         raise KeyError(f"measure(kind='crstats'): data lacks {', '.join(missing)}")
     return cr_statistics(data["image"], data["labels"], int(data["n"]))
+
+
+@hookimpl(trylast=True)
+def drizzle(detector, exposures, options):
+    """runastrodriz's job on drizzlepac/stwcs for any imaging detector
+    (:func:`hstcal_core.drizzle.stage.drizzle_exposures`); ``options["out"]`` is the
+    output directory."""
+    from .drizzle.stage import drizzle_exposures
+
+    return drizzle_exposures(detector, exposures, options)

@@ -139,14 +139,21 @@ def simulate(detector, kind, count, seed, out, gain, binning, start_mjd, pairs) 
 @click.option("--step", default=None, type=float, help="Bin width, s (lightcurve, composite).")
 @click.option("--wave-min", default=None, type=float, help="Lower wavelength, Å (lightcurve).")
 @click.option("--wave-max", default=None, type=float, help="Upper wavelength, Å (lightcurve).")
+@click.option("--catalog", default=None, type=click.Path(),
+              help="Local reference catalog, FITS/ECSV (drizzle a posteriori alignment).")
+@click.option("--aposteriori/--no-aposteriori", default=None,
+              help="Fit to a reference catalog (drizzle; flag > $ASTROMETRY_COMPUTE_APOSTERIORI).")
+@click.option("--apriori/--no-apriori", default=None,
+              help="Astrometry-database solutions (drizzle; flag > $ASTROMETRY_APPLY_APRIORI).")
+@click.option("--force", is_flag=True, default=None, help="Drizzle even when DRIZCORR=OMIT.")
 @click.option("--config", "config", default=None, type=click.Path(), help="YAML parameter file.")
 @click.option("--save-config", default=None, type=click.Path(), help="Write the effective parameters.")
 @click.option("-p", "--param", "pairs", multiple=True, metavar="KEY=VALUE",
               help="Any stage parameter (see --list-params).")
 @click.option("--list-params", is_flag=True, help="Print the stage's parameters and exit.")
 def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_table, crrejtab,
-        useafter, store, step, wave_min, wave_max, config, save_config, pairs,
-        list_params) -> None:
+        useafter, store, step, wave_min, wave_max, catalog, aposteriori, apriori, force,
+        config, save_config, pairs, list_params) -> None:
     """Run one stage on INPUTS for one detector.
 
     Parameter precedence: these flags and -p > --config YAML > plugin defaults.
@@ -160,7 +167,9 @@ def run(detector, stage_name, inputs, out, basebias, basedark, bias, anneal_tabl
     for key, value in (("basebias", basebias), ("basedark", basedark), ("bias", bias),
                        ("anneal_table", anneal_table), ("crrejtab", crrejtab),
                        ("useafter", useafter), ("store", store), ("step", step),
-                       ("wave_min", wave_min), ("wave_max", wave_max)):
+                       ("wave_min", wave_min), ("wave_max", wave_max),
+                       ("catalog", catalog), ("aposteriori", aposteriori),
+                       ("apriori", apriori), ("force", force)):
         if value is not None:
             params[key] = value
     result = run_stage(stage_name, detector=detector, inputs=[Path(i) for i in inputs],

@@ -463,6 +463,22 @@ _add(Stage("composite", "TIME-TAG exposures of one target and setup joined (HLSP
            _run_composite, _lightcurve_params(), needs_out="dir", purposes=("timetag",)))
 
 
+def _run_drizzle(ctx: StageContext) -> StageResult:
+    from .drizzle.stage import run_drizzle
+
+    return run_drizzle(ctx)
+
+
+def _drizzle_params() -> tuple[Param, ...]:
+    from .drizzle.stage import DRIZZLE_PARAMS
+
+    return DRIZZLE_PARAMS
+
+
+_add(Stage("drizzle", "align and combine dithered exposures: WCS, verification, AstroDrizzle",
+           _run_drizzle, _drizzle_params(), needs_out="dir"))
+
+
 def stage(name: str) -> Stage:
     """Return the stage ``name`` or raise :class:`ConfigError` listing the known ones."""
     try:

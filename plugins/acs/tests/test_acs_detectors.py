@@ -17,7 +17,7 @@ def test_both_detectors_registered_by_hstcal_acs(hstcal_registry):
         entry = hstcal_registry.entry(name)
         assert entry.distribution == "hstcal-acs"
         assert entry.plugin == "acs"
-        assert set(entry.stages) == {"crstats"}  # the cosmic-ray census (issue 4)
+        assert set(entry.stages) == {"crstats", "drizzle"}  # census (issue 4), drizzle (6)
 
 
 def test_header_values_and_geometry():

@@ -16,7 +16,7 @@ def test_both_detectors_registered_by_hstcal_wfc3(hstcal_registry):
     for name in ("wfc3_uvis", "wfc3_ir"):
         entry = hstcal_registry.entry(name)
         assert entry.distribution == "hstcal-wfc3"
-        assert set(entry.stages) == {"crstats"}  # the cosmic-ray census (issue 4)
+        assert set(entry.stages) == {"crstats", "drizzle"}  # census (issue 4), drizzle (6)
 
 
 def test_header_values_and_geometry():

@@ -24,7 +24,7 @@ def test_four_chips_registered_by_hstcal_wfpc2(hstcal_registry):
     for name in NAMES:
         entry = hstcal_registry.entry(name)
         assert entry.distribution == "hstcal-wfpc2"
-        assert set(entry.stages) == {"crstats"}  # the cosmic-ray census (issue 4)
+        assert set(entry.stages) == {"crstats", "drizzle"}  # census (issue 4), drizzle (6)
 
 
 def test_detector_keyword_is_the_chip_number():

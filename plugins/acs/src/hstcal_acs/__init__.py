@@ -35,7 +35,7 @@ def _simulator(detector, out_dir, **kwargs):
 def register_detectors(register: Registrar) -> None:
     """Register WFC and HRC with the cosmic-ray census stage and a dark simulator."""
     for det in DETECTORS:
-        register.detector(det, stages={"crstats": CENSUS_PARAMS},
+        register.detector(det, stages={"crstats": CENSUS_PARAMS, "drizzle": ()},
                           defaults={"crstats": dict(CRSTATS_DEFAULTS)},
                           simulator=partial(_simulator, det))
 

@@ -36,7 +36,7 @@ def register_detectors(register: Registrar) -> None:
     for det in DETECTORS:
         if det.name == WFC3_IR.name:
             # a ramp is rejected on its own reads: one exposure per rejection group
-            register.detector(det, stages={"crstats": IR_PARAMS},
+            register.detector(det, stages={"crstats": IR_PARAMS, "drizzle": ()},
                               defaults={"crstats": {"grouping": "single"}},
                               simulator=_simulate_ir, reader=read_ima)
         else:

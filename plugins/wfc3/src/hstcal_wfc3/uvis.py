@@ -76,7 +76,7 @@ UVIS_PARAMS: tuple[Param, ...] = (
 
 def register_uvis(register) -> None:
     """Register WFC3/UVIS with the ``crstats`` stage, its defaults and a dark simulator."""
-    register.detector(WFC3_UVIS, stages={"crstats": UVIS_PARAMS},
+    register.detector(WFC3_UVIS, stages={"crstats": UVIS_PARAMS, "drizzle": ()},
                       defaults={"crstats": dict(CRSTATS_DEFAULTS)}, simulator=_simulate_uvis)
 
 

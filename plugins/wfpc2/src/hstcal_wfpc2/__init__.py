@@ -35,7 +35,7 @@ def _simulator(out_dir, **kwargs):
 def register_detectors(register: Registrar) -> None:
     """Register the four chips with ``crstats``, a one-chip reader and the simulator."""
     for det in DETECTORS:
-        register.detector(det, stages={"crstats": CENSUS_PARAMS},
+        register.detector(det, stages={"crstats": CENSUS_PARAMS, "drizzle": ()},
                           defaults={"crstats": dict(CRSTATS_DEFAULTS)},
                           simulator=_simulator, reader=chip_reader(det))
 
