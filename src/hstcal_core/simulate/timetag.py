@@ -14,7 +14,8 @@ dispersion, sensitivity, flux spectrum) and which detector planes exist
 * **flagged** events: uniform over the spectrum's rows, each with a DQ bit from the
   header's SDQFLAGS (what a reader must drop);
 
-all inside the good-time intervals only, then sorted by time.  The plugin turns the
+all inside the good-time intervals only, then sorted by segment and time (the order
+of the per-segment event files read one after the other).  The plugin turns the
 arrays into its own file format (COS corrtag + x1d, STIS tag + x1d) and counts the
 truth per extraction region with :func:`region_truth` on the coordinates as written
 (:mod:`hstcal_core.simulate.timetag_truth`: ``TimeTagTruth``, ``truth.json``).
@@ -201,7 +202,8 @@ class Plane:
 
 @dataclass
 class SyntheticEvents:
-    """Events of one exposure, sorted by time (time as it will be written)."""
+    """Events of one exposure, sorted by segment, then by time (time as it will be
+    written): the order of the per-segment event files concatenated."""
 
     time: np.ndarray
     x: np.ndarray
@@ -414,9 +416,9 @@ def synthesize_events(layouts: Sequence[SpectrumLayout], planes: Sequence[Plane]
     sizes = [len(p[0]) for p in parts]
     time = _cast_inside(time, which, gti, time_dtype)
     segment = np.repeat([p[4] for p in parts], sizes).astype(np.int8)
-    # Time order; equal times by segment: the order a reader gets by concatenating the
-    # per-segment files and sorting stably by time.
-    order = np.lexsort((segment, time)) if len(np.unique(segment)) > 1 else \
+    # Segment by segment, each in time order: the order a reader gets by concatenating
+    # the per-segment files (each written in time order), as the COS corrtag reader does.
+    order = np.lexsort((time, segment)) if len(np.unique(segment)) > 1 else \
         np.argsort(time, kind="stable")
     return SyntheticEvents(
         time=time[order],

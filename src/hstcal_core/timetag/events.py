@@ -174,6 +174,11 @@ def _half_element_padded(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.n
 class EventList:
     """Photon events of one exposure, with everything needed to bin them.
 
+    Events are in file order, segment after segment (COS FUV: all of segment A, then all
+    of B), so each segment is in time order but the list as a whole is not sorted by
+    time.  Nothing downstream needs global time order: the lightcurve kernel bins each
+    event by its own time.
+
     Attributes
     ----------
     path : Path

@@ -113,7 +113,10 @@ def accumulate_events(events: EventList, step: float, edges: np.ndarray, sdqflag
                       wave_min: float, wave_max: float,
                       airglow: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     """The per-bin sums of the compiled event loop (see
-    :mod:`hstcal_core.algorithms._timebin_kernel` for their order)."""
+    :mod:`hstcal_core.algorithms._timebin_kernel` for their order).
+
+    The event columns go to the kernel as they are: ``numpy.asarray`` copies nothing when
+    they have the dtypes :class:`EventList` documents (every reader's output does)."""
     exts = events.extractions
     if not exts:
         raise InputError(events.path, "no spectral extraction (source region) is defined")

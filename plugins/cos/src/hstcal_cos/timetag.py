@@ -32,13 +32,21 @@ NUV stripes
     A, B and C (calcos ``NUV_SPECTRA = 3``); for G230L only A and B, as the lightcurve
     package's ``cos.collect_inputs`` does: G230L stripe C lies mostly above 3200 Å,
     where the COS IHB (G230L grating page) warns of second-order contamination.
+Event order and reading
+    Segment A's events, then segment B's, each in file (time) order: the two are not
+    merged by time (the lightcurve bins each event by its own time).  Only the columns
+    used are read, from the memory-mapped table, and each is byte-swapped and converted
+    once, straight into the output arrays.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,53 +151,115 @@ def _x1d_path(exposure: TimeTagInput, event_path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- reading
+# Rows converted per block: the block's records (~40 bytes each) stay in cache while each
+# needed column is taken out of them, so the table is streamed from memory once, not once
+# per column.
+_BLOCK_ROWS = 65536
+# Threads sharing the blocks: the copy is memory-bound, so a few are enough.
+_THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+# What rawtag.rawtag_columns uses of a rawtag.
+_RAWTAG_COLUMNS = ("TIME", "RAWX", "RAWY", "PHA")
+
+
 @dataclass
 class _Segment:
-    """One event file read into arrays (before the x/y frame is chosen)."""
+    """One event file, open: header, GTIs and the memory-mapped EVENTS rows (read only
+    when the columns are copied out)."""
 
     file: _EventFile
     header: fits.Header          # primary + EVENTS
-    columns: dict[str, np.ndarray]
+    table: fits.FITS_rec | None  # None: no rows
     gti: np.ndarray
 
+    def __len__(self) -> int:
+        return 0 if self.table is None else len(self.table)
 
-def _read_event_file(event_file: _EventFile, detector: str) -> _Segment:
+    def column(self, name: str) -> np.ndarray | None:
+        """A column of the file as stored (big-endian, a strided view: nothing copied)."""
+        if self.table is None or name not in self.table.columns.names:
+            return None
+        return self.table.field(name)
+
+
+def _open_event_file(event_file: _EventFile, detector: str, files: ExitStack) -> _Segment:
+    """Open one event file (kept open on ``files``) and check its header."""
     path = event_file.path
     try:
-        hdul = fits.open(path)
+        hdul = files.enter_context(fits.open(path, memmap=True))
     except OSError as exc:
         raise InputError(path, f"unreadable FITS file ({exc})") from None
-    with hdul:
-        names = [h.name for h in hdul]
-        if "EVENTS" not in names:
-            raise InputError(path, f"no EVENTS extension (extensions: {', '.join(names)})")
-        header = hdul[0].header.copy()
-        header.extend(hdul["EVENTS"].header, update=True, strip=True)
-        header.remove("EXTNAME", ignore_missing=True)
-        instrument = str(header.get("INSTRUME", "")).strip().upper()
-        det = str(header.get("DETECTOR", "")).strip().upper()
-        if instrument != "COS" or det != detector:
-            raise InputError(path, f"INSTRUME/DETECTOR = {instrument or '?'}/{det or '?'}, "
-                                   f"expected COS/{detector}")
-        data = hdul["EVENTS"].data
-        columns = {} if data is None else {
-            name.upper(): np.asarray(data[name]).astype(data[name].dtype.newbyteorder("="))
-            for name in data.columns.names}
-        gti = None
-        if "GTI" in names and hdul["GTI"].data is not None and len(hdul["GTI"].data):
-            g = hdul["GTI"].data
-            gti = np.column_stack([np.asarray(g["START"], float), np.asarray(g["STOP"], float)])
-    time = columns.get("TIME")
-    if time is None:
+    names = [h.name for h in hdul]
+    if "EVENTS" not in names:
+        raise InputError(path, f"no EVENTS extension (extensions: {', '.join(names)})")
+    header = hdul[0].header.copy()
+    header.extend(hdul["EVENTS"].header, update=True, strip=True)
+    header.remove("EXTNAME", ignore_missing=True)
+    instrument = str(header.get("INSTRUME", "")).strip().upper()
+    det = str(header.get("DETECTOR", "")).strip().upper()
+    if instrument != "COS" or det != detector:
+        raise InputError(path, f"INSTRUME/DETECTOR = {instrument or '?'}/{det or '?'}, "
+                               f"expected COS/{detector}")
+    table = hdul["EVENTS"].data
+    if table is None or "TIME" not in table.columns.names:
         raise InputError(path, "EVENTS extension has no TIME column")
-    if len(time) and np.any(np.diff(time) < 0):
-        first = int(np.argmax(np.diff(time) < 0))
-        raise InputError(path, f"TIME is not monotonic (event {first + 1} at {time[first + 1]} s "
-                               f"follows {time[first]} s)")
+    gti = None
+    if "GTI" in names and hdul["GTI"].data is not None and len(hdul["GTI"].data):
+        g = hdul["GTI"].data
+        gti = np.column_stack([np.asarray(g["START"], float), np.asarray(g["STOP"], float)])
+    table = table if len(table) else None
     if gti is None:
-        stop = float(header.get("EXPTIME", time[-1] if len(time) else 0.0))
-        gti = np.array([[0.0, stop]])
-    return _Segment(event_file, header, columns, gti)
+        last = float(table.field("TIME")[-1]) if table is not None else 0.0
+        gti = np.array([[0.0, float(header.get("EXPTIME", last))]])
+    return _Segment(event_file, header, table, gti)
+
+
+def _copy_columns(segment: _Segment, pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+                  start: int, wavelength: np.ndarray | None = None) -> None:
+    """Copy file columns into ``out[start:start + len(segment)]``, byte-swapped and
+    converted on the way, for each ``(out, column)`` of ``pairs``; the first pair is
+    TIME, checked to be monotonic in the same pass.  calcos leaves WAVELENGTH at 0
+    outside the PSA/WCA regions (computeWavelengths): those events of ``wavelength`` (one
+    of the outputs) become NaN.
+
+    Blocks of rows are independent, so they are shared among threads (numpy's casts
+    release the GIL)."""
+    n = len(segment)
+    time_out, time_in = pairs[0]
+
+    def copy(lo: int) -> int:
+        """Copy rows lo:lo+_BLOCK_ROWS; the first row whose TIME decreases, or -1."""
+        hi = min(n, lo + _BLOCK_ROWS)
+        for out, column in pairs:
+            out[start + lo:start + hi] = column[lo:hi]
+        t = time_out[start + lo:start + hi]
+        if lo and t[0] < time_in[lo - 1]:
+            return lo - 1
+        decreasing = t[1:] < t[:-1]
+        if decreasing.any():
+            return lo + int(np.argmax(decreasing))
+        if wavelength is not None:
+            w = wavelength[start + lo:start + hi]
+            w[~(w > 0)] = np.nan
+        return -1
+
+    with ThreadPoolExecutor(_THREADS) as pool:
+        for first in pool.map(copy, range(0, n, _BLOCK_ROWS)):
+            if first >= 0:
+                raise InputError(segment.file.path,
+                                 f"TIME is not monotonic (event {first + 1} at "
+                                 f"{time_in[first + 1]} s follows {time_in[first]} s)")
+
+
+def _segment_columns(segment: _Segment, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named columns of one file as native arrays of their own type (TIME checked)."""
+    columns = {}
+    for name in names:
+        column = segment.column(name)
+        if column is not None:
+            columns[name] = np.empty(len(column), dtype=column.dtype.newbyteorder("="))
+    _copy_columns(segment, [(columns[name], segment.column(name)) for name in columns], 0)
+    return columns
 
 
 def _x1d(path: Path) -> tuple[fits.Header, dict[str, dict[str, np.ndarray]]]:
@@ -311,18 +381,26 @@ def read_cos_timetag(detector_name: str, exposure: TimeTagInput,
     if files[0].kind == "rawtag" and detector_name != "FUV":
         raise InputError(files[0].path, "only FUV rawtag can be registered on the x1d without "
                                         "calcos; give the NUV corrtag")
-    segments = [_read_event_file(f, detector_name) for f in files]
-    nonempty = [s for s in segments if len(s.columns["TIME"])]
-    if not nonempty:
-        raise InputError(segments[0].file.path, "zero events in the EVENTS table"
-                         + (" (of every segment)" if len(segments) > 1 else ""))
-    notes: list[str] = []
-    for s in segments:
-        if not len(s.columns["TIME"]):
-            notes.append(f"{s.file.path.name}: zero events (segment {s.file.segment} skipped)")
+    with ExitStack() as opened:
+        segments = [_open_event_file(f, detector_name, opened) for f in files]
+        nonempty = [s for s in segments if len(s)]
+        if not nonempty:
+            raise InputError(segments[0].file.path, "zero events in the EVENTS table"
+                             + (" (of every segment)" if len(segments) > 1 else ""))
+        notes: list[str] = []
+        for s in segments:
+            if not len(s):
+                notes.append(f"{s.file.path.name}: zero events (segment {s.file.segment} "
+                             "skipped)")
+        kind = files[0].kind
+        if kind == "corrtag":
+            columns = _corrtag_columns(nonempty, notes)
+        else:
+            raw_columns = [_segment_columns(s, _RAWTAG_COLUMNS) for s in nonempty]
+        for s in segments:
+            s.table = None  # the memory maps close with their files
     x1d_path = _x1d_path(exposure, files[0].path)
     x1d_header, rows = _x1d(x1d_path)
-    kind = files[0].kind
     if detector_name == "FUV":
         names = [s.file.segment for s in nonempty]
     else:
@@ -333,31 +411,26 @@ def read_cos_timetag(detector_name: str, exposure: TimeTagInput,
     if not extractions:
         raise InputError(x1d_path, f"missing x1d rows for {', '.join(names)}")
 
-    if kind == "corrtag":
-        columns = [_corrtag_columns(s, notes) for s in nonempty]
-    else:
+    if kind == "rawtag":
         from .rawtag import rawtag_columns
 
         by_name = {e.name: e for e in extractions}
-        columns = []
-        for seg in list(nonempty):
+        per_segment = []
+        for seg, raw in zip(list(nonempty), raw_columns):
             if seg.file.segment not in by_name:
                 # no x1d extraction to register on (e.g. G140L/1105 has segment B off)
                 notes.append(f"{seg.file.path.name}: no {seg.file.segment} row in the x1d; "
                              "its events are left out")
                 nonempty.remove(seg)
                 continue
-            columns.append(rawtag_columns(seg.columns, seg.header, x1d_header, rows,
-                                          [by_name[seg.file.segment]], seg.file.path, notes))
-        if not columns:
+            per_segment.append(rawtag_columns(raw, seg.header, x1d_header, rows,
+                                              [by_name[seg.file.segment]], seg.file.path,
+                                              notes))
+        if not per_segment:
             raise InputError(x1d_path, "no x1d extraction for any rawtag segment")
+        columns = tuple(np.concatenate([c[k] for c in per_segment]) for k in range(7))
     header = _merged_header(nonempty, x1d_header, extractions)
-    time, x, y, wavelength, epsilon, dq, segment = (
-        np.concatenate([c[k] for c in columns]) for k in range(7))
-    if len(columns) > 1:
-        order = np.argsort(time, kind="stable")
-        time, x, y, wavelength, epsilon, dq, segment = (
-            a[order] for a in (time, x, y, wavelength, epsilon, dq, segment))
+    time, x, y, wavelength, epsilon, dq, segment = columns
     gti = _common_gti([s.gti for s in nonempty])
     sdqflags = int(header.get("SDQFLAGS", 0) or 0) | SERIOUS_DQ_FLAGS
     return EventList(
@@ -367,28 +440,38 @@ def read_cos_timetag(detector_name: str, exposure: TimeTagInput,
         sources=[s.file.path for s in segments] + [x1d_path])
 
 
-def _corrtag_columns(s: _Segment, notes: list[str]) -> tuple[np.ndarray, ...]:
-    c = s.columns
-    n = len(c["TIME"])
-    if "XFULL" in c and "YFULL" in c:
-        x, y = c["XFULL"], c["YFULL"]
-    elif "XCORR" in c and "YCORR" in c:
-        x, y = c["XCORR"], c["YCORR"]
-        notes.append(f"{s.file.path.name}: no XFULL/YFULL; XCORR/YCORR used (SHIFT1/SHIFT2 "
-                     "not removed, wavelengths may be offset)")
-    else:
-        raise InputError(s.file.path, "corrtag has neither XFULL/YFULL nor XCORR/YCORR columns")
-    if "WAVELENGTH" in c:
-        wavelength = c["WAVELENGTH"].astype(np.float64)
-        # calcos leaves WAVELENGTH at 0 outside the PSA/WCA regions (computeWavelengths).
-        wavelength[~(wavelength > 0)] = np.nan
-    else:
-        wavelength = np.full(n, np.nan)
-    epsilon = c["EPSILON"].astype(np.float32) if "EPSILON" in c else np.ones(n, np.float32)
-    dq = c["DQ"].astype(np.int32) if "DQ" in c else np.zeros(n, np.int32)
-    segment = np.full(n, FUV_SEGMENT_CODE.get(s.file.segment, 0), dtype=np.int8)
-    return (c["TIME"].astype(np.float64), x.astype(np.float32), y.astype(np.float32),
-            wavelength, epsilon, dq, segment)
+def _corrtag_columns(segments: Sequence[_Segment], notes: list[str]
+                     ) -> tuple[np.ndarray, ...]:
+    """(time, x, y, wavelength, epsilon, dq, segment) of the corrtag segments, written
+    straight into arrays over all of them: segment after segment, each in file order."""
+    n = sum(len(s) for s in segments)
+    time, wavelength = np.empty(n), np.empty(n)
+    x, y, epsilon = (np.empty(n, np.float32) for _ in range(3))
+    dq, segment = np.empty(n, np.int32), np.empty(n, np.int8)
+    start = 0
+    for s in segments:
+        stop = start + len(s)
+        if s.column("XFULL") is not None and s.column("YFULL") is not None:
+            x_name, y_name = "XFULL", "YFULL"
+        elif s.column("XCORR") is not None and s.column("YCORR") is not None:
+            x_name, y_name = "XCORR", "YCORR"
+            notes.append(f"{s.file.path.name}: no XFULL/YFULL; XCORR/YCORR used (SHIFT1/SHIFT2 "
+                         "not removed, wavelengths may be offset)")
+        else:
+            raise InputError(s.file.path, "corrtag has neither XFULL/YFULL nor XCORR/YCORR "
+                                          "columns")
+        pairs = [(time, s.column("TIME")), (x, s.column(x_name)), (y, s.column(y_name))]
+        for out, name, missing in ((wavelength, "WAVELENGTH", np.nan), (epsilon, "EPSILON", 1),
+                                   (dq, "DQ", 0)):
+            if s.column(name) is None:
+                out[start:stop] = missing
+            else:
+                pairs.append((out, s.column(name)))
+        segment[start:stop] = FUV_SEGMENT_CODE.get(s.file.segment, 0)
+        _copy_columns(s, pairs, start,
+                      wavelength if s.column("WAVELENGTH") is not None else None)
+        start = stop
+    return time, x, y, wavelength, epsilon, dq, segment
 
 
 def _merged_header(segments: Sequence[_Segment], x1d_header: fits.Header,
