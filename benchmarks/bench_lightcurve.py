@@ -12,10 +12,11 @@ Targets (issue 5): ≥ 10× faster than the anchor; the binning ≤ 3× a bare b
     python benchmarks/bench_lightcurve.py [--events 10000000] [--step 1.0] [--repeat 3]
 
 Measured (2026-11-21, 2-vCPU shared VM, best of 7, default 10,108,036 events): read
-0.10 s, bin 0.11 s, anchor 1.26–1.28 s, bincount 0.034 s: anchor / ours 5.9× (MISS),
-binning / bincount 3.2× (MISS, by a hair).  Before the reader and kernel rework: read
-1.15 s, bin 0.29 s, anchor 1.29 s, bincount 0.021 s (0.9×, 14×).  Why the targets are
-out of reach, and what each change gave: benchmarks/README.md.
+0.10 s, bin 0.11 s, anchor 1.24–1.28 s, bincount 0.034 s: anchor / ours 5.9× (MISS),
+binning / bincount 3.2× (MISS, by a hair; 4.9× and 4.6× when the other CPU is busy).
+Before the reader and kernel rework: read 1.15 s, bin 0.29 s, anchor 1.29 s, bincount
+0.021 s (0.9×, 14×).  Why the targets are out of reach, and what each change gave:
+benchmarks/README.md.
 """
 
 from __future__ import annotations
