@@ -55,6 +55,7 @@ import numpy as np
 from astropy.io import fits
 
 from hstcal_core.errors import InputError
+from hstcal_core.timetag.eventfile import open_event_file
 from hstcal_core.timetag.events import EventList, Extraction, Region, TimeTagInput
 
 log = logging.getLogger(__name__)
@@ -185,28 +186,10 @@ class _Segment:
 def _open_event_file(event_file: _EventFile, detector: str, files: ExitStack) -> _Segment:
     """Open one event file (kept open on ``files``) and check its header."""
     path = event_file.path
-    try:
-        hdul = files.enter_context(fits.open(path, memmap=True))
-    except OSError as exc:
-        raise InputError(path, f"unreadable FITS file ({exc})") from None
-    names = [h.name for h in hdul]
-    if "EVENTS" not in names:
-        raise InputError(path, f"no EVENTS extension (extensions: {', '.join(names)})")
-    header = hdul[0].header.copy()
-    header.extend(hdul["EVENTS"].header, update=True, strip=True)
-    header.remove("EXTNAME", ignore_missing=True)
-    instrument = str(header.get("INSTRUME", "")).strip().upper()
-    det = str(header.get("DETECTOR", "")).strip().upper()
-    if instrument != "COS" or det != detector:
-        raise InputError(path, f"INSTRUME/DETECTOR = {instrument or '?'}/{det or '?'}, "
-                               f"expected COS/{detector}")
+    hdul, header, gti = open_event_file(path, "COS", detector, files)
     table = hdul["EVENTS"].data
     if table is None or "TIME" not in table.columns.names:
         raise InputError(path, "EVENTS extension has no TIME column")
-    gti = None
-    if "GTI" in names and hdul["GTI"].data is not None and len(hdul["GTI"].data):
-        g = hdul["GTI"].data
-        gti = np.column_stack([np.asarray(g["START"], float), np.asarray(g["STOP"], float)])
     table = table if len(table) else None
     if gti is None:
         last = float(table.field("TIME")[-1]) if table is not None else 0.0

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ import numpy as np
 from astropy.io import fits
 
 from hstcal_core.errors import InputError
+from hstcal_core.timetag.eventfile import open_event_file
 from hstcal_core.timetag.events import EventList, Extraction, Region, TimeTagInput
 
 __all__ = ["read_stis_timetag", "lowres_coordinates", "subarray_corner", "STIS_SDQFLAGS"]
@@ -85,22 +87,8 @@ def lowres_coordinates(axis1: np.ndarray, axis2: np.ndarray) -> tuple[np.ndarray
 
 
 def _read_tag(path: Path, detector: str):
-    try:
-        hdul = fits.open(path)
-    except OSError as exc:
-        raise InputError(path, f"unreadable FITS file ({exc})") from None
-    with hdul:
-        names = [h.name for h in hdul]
-        if "EVENTS" not in names:
-            raise InputError(path, f"no EVENTS extension (extensions: {', '.join(names)})")
-        header = hdul[0].header.copy()
-        header.extend(hdul["EVENTS"].header, update=True, strip=True)
-        header.remove("EXTNAME", ignore_missing=True)
-        instrument = str(header.get("INSTRUME", "")).strip().upper()
-        det = str(header.get("DETECTOR", "")).strip().upper()
-        if instrument != "STIS" or det != detector:
-            raise InputError(path, f"INSTRUME/DETECTOR = {instrument or '?'}/{det or '?'}, "
-                                   f"expected STIS/{detector}")
+    with ExitStack() as files:
+        hdul, header, gti = open_event_file(path, "STIS", detector, files, memmap=False)
         data = hdul["EVENTS"].data
         missing = [c for c in ("TIME", "AXIS1", "AXIS2")
                    if data is None or c not in data.columns.names]
@@ -109,10 +97,6 @@ def _read_tag(path: Path, detector: str):
         time = np.asarray(data["TIME"], dtype=np.float64)
         axis1 = np.asarray(data["AXIS1"], dtype=np.float64)
         axis2 = np.asarray(data["AXIS2"], dtype=np.float64)
-        gti = None
-        if "GTI" in names and hdul["GTI"].data is not None and len(hdul["GTI"].data):
-            g = hdul["GTI"].data
-            gti = np.column_stack([np.asarray(g["START"], float), np.asarray(g["STOP"], float)])
     if not len(time):
         raise InputError(path, "zero events in the EVENTS table")
     if np.any(np.diff(time) < 0):
