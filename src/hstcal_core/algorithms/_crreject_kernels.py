@@ -16,7 +16,7 @@ import numba as nb
 import numpy as np
 
 __all__ = ["sort_network", "mode_histograms", "first_pass", "next_pass",
-           "last_pass"]
+           "last_pass", "image_constants", "noise_thresholds"]
 
 _JIT = dict(cache=True, nogil=True)
 
@@ -146,6 +146,26 @@ def _excluded_row(dq, y, badinpdq, excluded):
 
 
 @nb.njit(inline="always", **_JIT)
+def image_constants(k, sky, efac, rn2, gains, sig2):
+    """Image ``k``'s float32 terms of the crrej_loop.c test: sky, efac, 1/efac,
+    sig²/efac², read noise², 1/gain."""
+    return (np.float32(sky[k]), np.float32(efac[k]), np.float32(1.0 / efac[k]),
+            np.float32(sig2 / (efac[k] * efac[k])), np.float32(rn2[k]),
+            np.float32(1.0 / gains[k]))
+
+
+@nb.njit(inline="always", **_JIT)
+def noise_thresholds(ave, s, e, r2, inv_g, sc, c, ps2):
+    """crrej_loop.c's noise model at one pixel: the (rejection, neighbour-spill)
+    thresholds of the squared deviation, for guess ``ave`` and the image's terms."""
+    zero = np.float32(0.0)
+    dum = ave * e + s
+    base = r2 + max(dum, zero) * inv_g
+    pixsky = sc * max(dum - s, zero)
+    return (base + pixsky * pixsky) * c, ps2 * base * c
+
+
+@nb.njit(inline="always", **_JIT)
 def _flag_row(stack, y, ave, avevar, sky, efac, rn2, gains, sig2, scale, psig2, use_avevar,
               excluded, hits, spill_ok):
     """The rejection test of crrej_loop.c for row ``y`` of every image, as bits.
@@ -158,7 +178,6 @@ def _flag_row(stack, y, ave, avevar, sky, efac, rn2, gains, sig2, scale, psig2, 
     sg2 = np.float32(sig2)
     sc = np.float32(scale)
     ps2 = np.float32(psig2)
-    zero = np.float32(0.0)
     for w in range(hits.shape[0]):
         for x in range(nx):
             hits[w, y, x] = 0
@@ -167,12 +186,7 @@ def _flag_row(stack, y, ave, avevar, sky, efac, rn2, gains, sig2, scale, psig2, 
     for k in range(n):
         w = k // 64
         shift = np.uint64(k % 64)
-        s = np.float32(sky[k])
-        e = np.float32(efac[k])
-        inv_e = np.float32(1.0 / efac[k])
-        c = np.float32(sig2 / (efac[k] * efac[k]))
-        r2 = np.float32(rn2[k])
-        inv_g = np.float32(1.0 / gains[k])
+        s, e, inv_e, c, r2, inv_g = image_constants(k, sky, efac, rn2, gains, sig2)
         hrow = hits[w, y]
         srow = spill_ok[w, y]
         img = stack[k, y]
@@ -188,12 +202,9 @@ def _flag_row(stack, y, ave, avevar, sky, efac, rn2, gains, sig2, scale, psig2, 
             for x in range(nx):
                 d = (img[x] - s) * inv_e - arow[x]
                 d2 = d * d
-                dum = arow[x] * e + s
-                base = r2 + max(dum, zero) * inv_g
-                pixsky = sc * max(dum - s, zero)
-                thresh = (base + pixsky * pixsky) * c
+                thresh, spill = noise_thresholds(arow[x], s, e, r2, inv_g, sc, c, ps2)
                 hrow[x] |= np.uint64(d2 > thresh) << shift
-                srow[x] |= np.uint64(d2 > ps2 * base * c) << shift
+                srow[x] |= np.uint64(d2 > spill) << shift
     for w in range(hits.shape[0]):
         erow = excluded[w, y]
         hrow = hits[w, y]

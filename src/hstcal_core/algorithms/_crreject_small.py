@@ -26,6 +26,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from ._crreject_kernels import image_constants, noise_thresholds
+
 __all__ = ["MAX_IMAGES", "reject_rows"]
 
 # The row functions are compiled on their own, not inlined (inline="always") into the
@@ -113,24 +115,18 @@ def _flag(stack, y, ave_row, avevar_row, sky, efac, rn2, gains, sig2, scale, psi
     """crrej_loop.c's test for row ``y`` of every image: ``hit_row`` bit k where
     deviation² > threshold (not excluded), ``spill_row`` bit k where deviation² >
     crthresh²·(threshold without scalense).  Same float32 expressions as
-    ``_crreject_kernels._flag_row``."""
+    ``_crreject_kernels._flag_row`` (its ``image_constants`` and ``noise_thresholds``)."""
     n = len(stack)
     nx = stack[0].shape[1]
     sg2 = np.float32(sig2)
     sc = np.float32(scale)
     ps2 = np.float32(psig2)
-    zero = np.float32(0.0)
     for x in range(nx):
         hit_row[x] = 0
         spill_row[x] = 0
     for k in range(n):
         shift = np.uint8(k)
-        s = np.float32(sky[k])
-        e = np.float32(efac[k])
-        inv_e = np.float32(1.0 / efac[k])
-        c = np.float32(sig2 / (efac[k] * efac[k]))
-        r2 = np.float32(rn2[k])
-        inv_g = np.float32(1.0 / gains[k])
+        s, e, inv_e, c, r2, inv_g = image_constants(k, sky, efac, rn2, gains, sig2)
         img = stack[k][y]
         if use_avevar:
             for x in range(nx):
@@ -143,12 +139,9 @@ def _flag(stack, y, ave_row, avevar_row, sky, efac, rn2, gains, sig2, scale, psi
             for x in range(nx):
                 d = (img[x] - s) * inv_e - ave_row[x]
                 d2 = d * d
-                dum = ave_row[x] * e + s
-                base = r2 + max(dum, zero) * inv_g
-                pixsky = sc * max(dum - s, zero)
-                thresh = (base + pixsky * pixsky) * c
+                thresh, spill = noise_thresholds(ave_row[x], s, e, r2, inv_g, sc, c, ps2)
                 hit_row[x] |= np.uint8(d2 > thresh) << shift
-                spill_row[x] |= np.uint8(d2 > ps2 * base * c) << shift
+                spill_row[x] |= np.uint8(d2 > spill) << shift
     for x in range(nx):
         hit_row[x] &= ~excl_row[x]
 
