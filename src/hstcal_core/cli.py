@@ -16,7 +16,7 @@ from typing import Any
 import click
 import yaml
 
-from .errors import HstcalError
+from .cli_group import HstcalGroup
 from .registry import get_registry
 from .stages import STAGES, run_stage, stage, stage_params
 
@@ -39,16 +39,7 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-class _Main(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except HstcalError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=_Main)
+@click.group(cls=HstcalGroup)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 @click.version_option(package_name="hstcal-core")

@@ -8,28 +8,16 @@ file a running campaign holds open.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from .errors import HstcalError
+from .cli_group import HstcalGroup
 
 __all__ = ["census"]
 
 
-class _CensusGroup(click.Group):
-    # The same one-line error and status 2 as `hstcal` itself, also when this group
-    # is invoked on its own.
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except HstcalError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=_CensusGroup)
+@click.group(cls=HstcalGroup)
 def census() -> None:
     """Summarise and plot a cosmic-ray census store (HDF5)."""
 

@@ -7,21 +7,12 @@ from pathlib import Path
 
 import click
 
-from .errors import HstcalError
+from .cli_group import HstcalGroup
 
 __all__ = ["lightcurve"]
 
 
-class _LightcurveGroup(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except HstcalError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=_LightcurveGroup)
+@click.group(cls=HstcalGroup)
 def lightcurve() -> None:
     """TIME-TAG lightcurves: ingest a directory of event files, or reset the flow."""
 
