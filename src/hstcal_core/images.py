@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["ImSet", "Exposure", "CombinedImage", "Product"]
+__all__ = ["ImSet", "Exposure", "CombinedImage", "Product", "image_shape"]
 
 
 @dataclass(frozen=True)
@@ -112,3 +112,15 @@ class Product:
     inputs: tuple[str, ...] = ()
     kind: str = ""
     path: Path | None = None
+
+
+def image_shape(shape, name: str = "shape") -> tuple[int, int]:
+    """``(ny, nx)`` of a 2-D image shape; ``ValueError`` naming ``name`` unless both are
+    positive integers."""
+    try:
+        ny, nx = (int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be two positive integers (ny, nx), got {shape!r}") from None
+    if ny <= 0 or nx <= 0:
+        raise ValueError(f"{name} must be two positive integers (ny, nx), got {shape!r}")
+    return ny, nx

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..images import image_shape
 from ._thirdparty import import_drizzlepac
 
 __all__ = [
@@ -123,7 +124,7 @@ class DrizzleParameters:
 
 def empty_output(out_shape: tuple[int, int]) -> DrizzleOutput:
     """Zeroed SCI/WHT/CTX arrays of ``out_shape`` ``(ny, nx)``."""
-    ny, nx = _shape(out_shape, "out_shape")
+    ny, nx = image_shape(out_shape, "out_shape")
     return DrizzleOutput(sci=np.zeros((ny, nx), np.float32), wht=np.zeros((ny, nx), np.float32),
                          ctx=np.zeros((ny, nx), np.int32))
 
@@ -188,7 +189,7 @@ def pixmap_from_wcs(input_wcs, output_wcs, shape: tuple[int, int] | None = None)
         shape = input_wcs.array_shape
         if shape is None:
             raise ValueError("shape is required when input_wcs has no array_shape")
-    ny, nx = _shape(shape, "shape")
+    ny, nx = image_shape(shape, "shape")
     yy, xx = np.indices((ny, nx), dtype=np.float64)
     ra, dec = input_wcs.all_pix2world(xx, yy, 0)
     xo, yo = output_wcs.wcs_world2pix(ra, dec, 0)
@@ -268,7 +269,7 @@ def drizzle_image(data: np.ndarray, pixmap: np.ndarray, out_shape: tuple[int, in
             raise ValueError("out_shape is required when add_to is not given")
         out = empty_output(out_shape)
     else:
-        if out_shape is not None and _shape(out_shape, "out_shape") != add_to.sci.shape:
+        if out_shape is not None and image_shape(out_shape, "out_shape") != add_to.sci.shape:
             raise ValueError(f"out_shape {tuple(out_shape)} differs from add_to's "
                              f"{add_to.sci.shape}")
         out = DrizzleOutput(sci=np.array(add_to.sci, np.float32, order="C"),
@@ -327,12 +328,3 @@ def drizzle_parameters(header: Mapping, index: int = 1) -> DrizzleParameters:
         out_shape=(int(header["NAXIS2"]), int(header["NAXIS1"])),
         data=str(header.get(prefix + "DATA", "")).strip())
 
-
-def _shape(shape, name: str) -> tuple[int, int]:
-    try:
-        ny, nx = (int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be two positive integers (ny, nx), got {shape!r}") from None
-    if ny <= 0 or nx <= 0:
-        raise ValueError(f"{name} must be two positive integers (ny, nx), got {shape!r}")
-    return ny, nx

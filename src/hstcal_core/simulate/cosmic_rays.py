@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf
 
+from ..images import image_shape
+
 __all__ = ["CosmicRays", "make_cosmic_rays", "render", "rebin", "DETECTABLE_E", "HST_CR_RATE"]
 
 #: HST cosmic-ray rate outside the SAA, CR cm⁻² s⁻¹ (WFPC2/ACS instrument handbooks).
@@ -199,7 +201,7 @@ def make_cosmic_rays(
     ValueError
         For a non-2-D or empty ``shape`` or a negative/non-finite parameter, naming it.
     """
-    shape = _check_shape(shape)
+    shape = image_shape(shape)
     for name, value in (("exposure_time_s", exposure_time_s), ("rate_per_cm2_s", rate_per_cm2_s),
                         ("min_charge_e", min_charge_e)):
         if not np.isfinite(value) or value < 0:
@@ -285,7 +287,7 @@ def render(crs: CosmicRays, shape: tuple[int, int] | None = None) -> np.ndarray:
     shape : tuple of int, optional
         Output shape; defaults to ``crs.shape``.  Deposits outside are ignored.
     """
-    shape = _check_shape(crs.shape if shape is None else shape)
+    shape = image_shape(crs.shape if shape is None else shape)
     inside = (crs.y >= 0) & (crs.y < shape[0]) & (crs.x >= 0) & (crs.x < shape[1])
     flat = np.bincount(crs.y[inside].astype(np.int64) * shape[1] + crs.x[inside],
                        weights=crs.charge_e[inside], minlength=shape[0] * shape[1])
@@ -328,7 +330,7 @@ def rebin(crs: CosmicRays, factor_y: int, factor_x: int, *, offset_y: int = 0,
     if shape is None:
         shape = (-(-(crs.shape[0] + offset_y) // factor_y),
                  -(-(crs.shape[1] + offset_x) // factor_x))
-    shape = _check_shape(shape)
+    shape = image_shape(shape)
     inside = (by >= 0) & (by < shape[0]) & (bx >= 0) & (bx < shape[1])
     key = (crs.cr_id[inside].astype(np.int64) * shape[0] + by[inside]) * shape[1] + bx[inside]
     uniq, inverse = np.unique(key, return_inverse=True)
@@ -340,12 +342,3 @@ def rebin(crs: CosmicRays, factor_y: int, factor_x: int, *, offset_y: int = 0,
                       y0=crs.y0, x0=crs.x0, length_px=crs.length_px, angle_rad=crs.angle_rad,
                       exposure_time_s=crs.exposure_time_s)
 
-
-def _check_shape(shape) -> tuple[int, int]:
-    try:
-        ny, nx = (int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"shape must be two positive integers (ny, nx), got {shape!r}") from None
-    if ny <= 0 or nx <= 0:
-        raise ValueError(f"shape must be two positive integers (ny, nx), got {shape!r}")
-    return ny, nx

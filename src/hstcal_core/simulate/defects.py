@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..images import image_shape
+
 __all__ = [
     "HotPixels",
     "HotColumns",
@@ -102,7 +104,7 @@ def make_hot_pixels(shape: tuple[int, int], fraction: float, rng: np.random.Gene
     low, high : float
         Range of the excess (log-uniform), ``0 < low ≤ high``.
     """
-    ny, nx = _check_shape(shape)
+    ny, nx = image_shape(shape)
     if not np.isfinite(fraction) or not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be within [0, 1], got {fraction!r}")
     rng = np.random.default_rng(rng)
@@ -166,7 +168,7 @@ def make_fixed_pattern(shape: tuple[int, int], rng: np.random.Generator | int | 
     ndarray of float64
         The pattern, with its mean removed.
     """
-    ny, nx = _check_shape(shape)
+    ny, nx = image_shape(shape)
     for name, value in (("smooth_rms", smooth_rms), ("column_rms", column_rms),
                         ("pixel_rms", pixel_rms), ("edge_ramp_px", edge_ramp_px)):
         if not np.isfinite(value) or value < 0:
@@ -192,12 +194,3 @@ def make_fixed_pattern(shape: tuple[int, int], rng: np.random.Generator | int | 
     pattern -= pattern.mean()
     return pattern
 
-
-def _check_shape(shape) -> tuple[int, int]:
-    try:
-        ny, nx = (int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"shape must be two positive integers (ny, nx), got {shape!r}") from None
-    if ny <= 0 or nx <= 0:
-        raise ValueError(f"shape must be two positive integers (ny, nx), got {shape!r}")
-    return ny, nx
