@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from hstcal_core.algorithms.timebin import bin_edges, bin_index, gti_exposure, in_gti
+from hstcal_core.algorithms.timebin import bin_edges, gti_exposure
 from hstcal_core.errors import InputError
 from hstcal_core.timetag.events import EventList, Extraction, Region, classify
 from hstcal_core.timetag.lightcurve import (
@@ -17,6 +17,32 @@ from hstcal_core.timetag.lightcurve import (
     LightcurveSpec,
     make_lightcurve,
 )
+
+# --------------------------------------------------------------- numpy reference
+# What the compiled event loop must agree with (timetag._timebin_kernel).
+def in_gti(time: np.ndarray, gti: np.ndarray) -> np.ndarray:
+    """Boolean mask of events inside any good-time interval (start ≤ t ≤ stop)."""
+    gti = np.asarray(gti, dtype=np.float64).reshape(-1, 2)
+    if len(gti) == 0:
+        return np.zeros(len(time), dtype=bool)
+    order = np.argsort(gti[:, 0])
+    starts, stops = gti[order, 0], gti[order, 1]
+    k = np.searchsorted(starts, time, side="right") - 1
+    valid = k >= 0
+    kk = np.where(valid, k, 0)
+    return valid & (time <= stops[kk])
+
+
+def bin_index(time: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each event (−1 outside ``[edges[0], edges[-1]]``; the last edge belongs
+    to the last bin).  Uniform bins are found arithmetically, not by search."""
+    n_bins = len(edges) - 1
+    step = edges[1] - edges[0]
+    idx = np.floor((time - edges[0]) / step).astype(np.int64)
+    np.minimum(idx, n_bins - 1, out=idx)  # the partial last bin and its closing edge
+    idx[(time < edges[0]) | (time > edges[-1])] = -1
+    return idx
+
 
 NPIX = 1000
 WAVE = np.linspace(1320.0, 1420.0, NPIX)  # 0.1 Å per pixel, no airglow inside

@@ -1,7 +1,7 @@
-"""Time binning of photon events: bin edges, GTI exposure per bin, weighted counts.
+"""Time bins of a lightcurve: their edges and the good time in each.
 
-Arrays in, arrays out (no FITS).  Every sum is one ``numpy.bincount`` over the events,
-so the cost is a few passes over the event arrays whatever the number of bins.
+Arrays in, arrays out (no FITS).  The events are summed into these bins by the compiled
+loop of :mod:`hstcal_core.algorithms._timebin_kernel`.
 
 Anchor: the lightcurve package (hstlc, ``lightcurve.cos.extract``) bins
 ``TIME`` with ``numpy.histogram`` from 0 to EXPTIME in ``step`` seconds and drops the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bin_edges", "gti_exposure", "bin_index", "in_gti"]
+__all__ = ["bin_edges", "gti_exposure"]
 
 
 def bin_edges(start: float, stop: float, step: float) -> np.ndarray:
@@ -39,27 +39,3 @@ def gti_exposure(edges: np.ndarray, gti: np.ndarray) -> np.ndarray:
     for start, stop in np.asarray(gti, dtype=np.float64).reshape(-1, 2):
         exposure += np.clip(np.minimum(hi, stop) - np.maximum(lo, start), 0.0, None)
     return np.minimum(exposure, hi - lo)
-
-
-def in_gti(time: np.ndarray, gti: np.ndarray) -> np.ndarray:
-    """Boolean mask of events inside any good-time interval (start ≤ t ≤ stop)."""
-    gti = np.asarray(gti, dtype=np.float64).reshape(-1, 2)
-    if len(gti) == 0:
-        return np.zeros(len(time), dtype=bool)
-    order = np.argsort(gti[:, 0])
-    starts, stops = gti[order, 0], gti[order, 1]
-    k = np.searchsorted(starts, time, side="right") - 1
-    valid = k >= 0
-    kk = np.where(valid, k, 0)
-    return valid & (time <= stops[kk])
-
-
-def bin_index(time: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin of each event (−1 outside ``[edges[0], edges[-1]]``; the last edge belongs
-    to the last bin).  Uniform bins are found arithmetically, not by search."""
-    n_bins = len(edges) - 1
-    step = edges[1] - edges[0]
-    idx = np.floor((time - edges[0]) / step).astype(np.int64)
-    np.minimum(idx, n_bins - 1, out=idx)  # the partial last bin and its closing edge
-    idx[(time < edges[0]) | (time > edges[-1])] = -1
-    return idx
