@@ -18,6 +18,7 @@ from hstcal_core.timetag.lightcurve import (
     make_lightcurve,
 )
 
+
 # --------------------------------------------------------------- numpy reference
 # What the compiled event loop must agree with (timetag._timebin_kernel).
 def in_gti(time: np.ndarray, gti: np.ndarray) -> np.ndarray:
