@@ -135,11 +135,9 @@ def _read_checks(path: Path) -> tuple[fits.Header, str | None, str]:
             if "EVENTS" not in names:
                 return header, UNREADABLE, "no EVENTS extension"
             events = hdul["EVENTS"]
-            header.update({k: v for k, v in events.header.items()
-                           if k not in ("XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2",
-                                        "PCOUNT", "GCOUNT", "TFIELDS", "EXTNAME", "")
-                           and not k.startswith(("TTYPE", "TFORM", "TUNIT", "TDISP", "TC",
-                                                 "TN", "TL", "TD"))})
+            # As hstcal_core.timetag.eventfile merges them (structural keys stripped).
+            header.extend(events.header, update=True, strip=True)
+            header.remove("EXTNAME", ignore_missing=True)
             time = np.asarray(events.data["TIME"]) if events.data is not None else np.zeros(0)
     except Exception as exc:  # any unreadable file is refused, with what went wrong
         return fits.Header(), UNREADABLE, f"{type(exc).__name__}: {exc}"
@@ -289,14 +287,15 @@ class _Ingest:
         if self.config.quicklooks:
             paths.append(("quicklook", write_quicklook(product)))
         fs_dir = self.config.filesystem / target_dir
-        self._commit(exposure, events, detector, target_dir, fs_dir, paths,
+        self._commit(exposure, headers, events, detector, target_dir, fs_dir, paths,
                      stats_name=events.rootname, lc=lc)
         self._move_all(exposure.files, fs_dir, self.config.filesystem)
         self.report.ingested.append(exposure.rootname)
         self.report.products.append(product)
 
-    def _commit(self, exposure: _Exposure, events: EventList, detector: str,
-                target_dir: str, fs_dir: Path, paths, *, stats_name: str, lc) -> None:
+    def _commit(self, exposure: _Exposure, headers: Sequence[fits.Header], events: EventList,
+                detector: str, target_dir: str, fs_dir: Path, paths, *, stats_name: str,
+                lc) -> None:
         h = events.header
         now = db.utcnow()
 
@@ -312,9 +311,8 @@ class _Ingest:
 
         with self.engine.begin() as conn:
             ids = []
-            for path in exposure.event_files:
-                with fits.open(path, memmap=False) as hd:
-                    segment = hd[0].header.get("SEGMENT")
+            for path, file_header in zip(exposure.event_files, headers):
+                segment = file_header.get("SEGMENT")
                 ids.append(conn.execute(sa.insert(db.metadata_table).values(
                     filename=path.name, path=str(fs_dir / path.name),
                     rootname=exposure.rootname, detector_name=detector,
