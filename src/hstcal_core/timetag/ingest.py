@@ -43,8 +43,7 @@ from .events import EventList, TimeTagInput
 from .paths import require_within, safe_component
 from .products import curve_name, write_curve
 from .quicklook import write_quicklook
-from .stage import build_composite, build_curve, composite_key, read_events
-from .variability import periodogram, variability
+from .stage import Curve, build_composite, build_curve, composite_key, read_events
 
 __all__ = ["IngestReport", "ingest", "EVENT_FILE", "scan_ingest", "reset_database",
            "reset_filesystem"]
@@ -273,7 +272,7 @@ class _Ingest:
         try:
             events = read_events(ctx, TimeTagInput(exposure.rootname,
                                                    tuple(exposure.event_files)))
-            hdul, lc = build_curve(ctx, events)
+            curve = build_curve(ctx, events)
         except HstcalError as exc:
             text = str(exc)
             reason = MISSING_X1D if "x1d" in text.lower() else UNREADABLE
@@ -282,20 +281,20 @@ class _Ingest:
         target_dir = safe_component(events.header.get("TARGNAME", "unknown"))
         out_dir = require_within(self.config.outputs, self.config.outputs / target_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        product = write_curve(hdul, out_dir / curve_name(events.rootname))
+        product = write_curve(curve.hdul, out_dir / curve_name(events.rootname))
         paths = [("individual", product)]
         if self.config.quicklooks:
             paths.append(("quicklook", write_quicklook(product)))
         fs_dir = self.config.filesystem / target_dir
         self._commit(exposure, headers, events, detector, target_dir, fs_dir, paths,
-                     stats_name=events.rootname, lc=lc)
+                     stats_name=events.rootname, curve=curve)
         self._move_all(exposure.files, fs_dir, self.config.filesystem)
         self.report.ingested.append(exposure.rootname)
         self.report.products.append(product)
 
     def _commit(self, exposure: _Exposure, headers: Sequence[fits.Header], events: EventList,
                 detector: str, target_dir: str, fs_dir: Path, paths, *, stats_name: str,
-                lc) -> None:
+                curve: Curve) -> None:
         h = events.header
         now = db.utcnow()
 
@@ -328,12 +327,11 @@ class _Ingest:
                 for mid in ids:
                     conn.execute(sa.insert(db.outputs).values(metadata_id=mid, kind=kind,
                                                               path=str(path), created_at=now))
-            self._write_stats(conn, stats_name, "individual", paths[0][1], lc)
+            self._write_stats(conn, stats_name, "individual", paths[0][1], curve)
 
     @staticmethod
-    def _write_stats(conn, name: str, kind: str, path: Path, lc) -> None:
-        st = variability(lc)
-        pg = periodogram(lc)
+    def _write_stats(conn, name: str, kind: str, path: Path, curve: Curve) -> None:
+        st, pg = curve.stats, curve.periodogram
         values = {k: (v if v is None or np.isfinite(v) else None)
                   for k, v in st.as_dict().items()}
         conn.execute(sa.delete(db.stats).where(db.stats.c.name == name))
@@ -384,12 +382,12 @@ class _Ingest:
         if not events:
             return
         try:
-            hdul, lc = build_composite(ctx, events)
+            curve = build_composite(ctx, events)
         except HstcalError as exc:
             log.error("composite %s not made: %s", product.name, exc)
             return
         product.parent.mkdir(parents=True, exist_ok=True)
-        write_curve(hdul, product)
+        write_curve(curve.hdul, product)
         paths = [("composite", product)]
         if self.config.quicklooks:
             paths.append(("quicklook", write_quicklook(product)))
@@ -402,7 +400,7 @@ class _Ingest:
                         & (db.outputs.c.path == str(path))))
                     conn.execute(sa.insert(db.outputs).values(
                         metadata_id=r.id, kind=kind, path=str(path), created_at=now))
-            self._write_stats(conn, product.name, "composite", product, lc)
+            self._write_stats(conn, product.name, "composite", product, curve)
         self.report.composites.append(product)
 
 

@@ -15,18 +15,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from astropy.io import fits
 
 from ..errors import ConfigError, HstcalError, InputError
 from ..options import Options, Param, as_bool, as_optional_float, as_optional_path
 from .events import EventList, TimeTagInput, group_inputs
-from .lightcurve import Lightcurve, LightcurveSpec, concatenate, wavelength_range
+from .lightcurve import (Lightcurve, LightcurveSpec, concatenate, make_lightcurve,
+                         wavelength_range)
 from .products import curve_hdulist, curve_name, hlsp_name, write_curve
-from .variability import periodogram, variability
+from .variability import Periodogram, Variability, periodogram, variability
 
-__all__ = ["LIGHTCURVE_PARAMS", "lightcurve_spec", "read_events", "build_curve",
+__all__ = ["LIGHTCURVE_PARAMS", "Curve", "lightcurve_spec", "read_events", "build_curve",
            "composite_key", "build_composite", "run_lightcurve", "run_composite",
            "CompositeKey", "HLSP_KEYWORDS"]
 
@@ -106,27 +107,32 @@ def read_events(ctx, exposure: TimeTagInput) -> EventList:
     return events
 
 
-def build_curve(ctx, events: EventList, spec: LightcurveSpec | None = None, *,
-                stage: str = "lightcurve") -> tuple[fits.HDUList, Lightcurve]:
-    """Bin ``events`` (``measure`` hook, or ``spec`` when given) into a product."""
-    if spec is None:
-        lc = ctx.hooks.measure(detector=ctx.detector, kind="lightcurve", data=events,
-                               options=ctx.options)
-    else:
-        from .lightcurve import make_lightcurve
+class Curve(NamedTuple):
+    """A lightcurve product: the HDUList to write, the binned lightcurve, and the
+    statistics its header holds (the database records the same ones)."""
 
-        lc = make_lightcurve(events, spec)
+    hdul: fits.HDUList
+    lightcurve: Lightcurve
+    stats: Variability
+    periodogram: Periodogram | None
+
+
+def build_curve(ctx, events: EventList) -> Curve:
+    """Bin ``events`` (``measure`` hook) into a product."""
+    lc = ctx.hooks.measure(detector=ctx.detector, kind="lightcurve", data=events,
+                           options=ctx.options)
     return _product(ctx, lc, events.header, [str(p) for p in events.sources or [events.path]],
-                    stage=stage), lc
+                    stage="lightcurve")
 
 
 def _product(ctx, lc: Lightcurve, header, inputs: Sequence[str], *, stage: str,
-             extra: Mapping | None = None) -> fits.HDUList:
+             extra: Mapping | None = None) -> Curve:
     stats = variability(lc)
     pgram = periodogram(lc) if ctx.options.get("periodogram") is not False else None
-    return curve_hdulist(lc, header, stats=stats, pgram=pgram, stage=stage,
+    hdul = curve_hdulist(lc, header, stats=stats, pgram=pgram, stage=stage,
                          detector=ctx.detector.name, inputs=inputs,
                          parameters=dict(ctx.options), extra=extra)
+    return Curve(hdul, lc, stats, pgram)
 
 
 def _out_dir(ctx, n_exposures: int) -> tuple[Path, Path | None]:
@@ -155,14 +161,15 @@ def run_lightcurve(ctx):
     for exposure in exposures:
         try:
             events = read_events(ctx, exposure)
-            hdul, lc = build_curve(ctx, events)
+            curve = build_curve(ctx, events)
         except HstcalError as exc:
             log.error("%s: %s", exposure.rootname, exc)
             result.failures.append((str(exposure.files[0]), str(exc)))
             continue
-        path = write_curve(hdul, single or out_dir / curve_name(events.rootname))
+        path = write_curve(curve.hdul, single or out_dir / curve_name(events.rootname))
         result.products.append(path)
-        result.details[events.rootname] = dict(lc.meta, n_bins=len(lc))
+        result.details[events.rootname] = dict(curve.lightcurve.meta,
+                                               n_bins=len(curve.lightcurve))
     return result
 
 
@@ -194,7 +201,7 @@ def composite_key(header: fits.Header | Mapping) -> CompositeKey:
                         get("CENWAVE"), get("APERTURE"))
 
 
-def build_composite(ctx, members: Sequence[EventList]) -> tuple[fits.HDUList, Lightcurve]:
+def build_composite(ctx, members: Sequence[EventList]) -> Curve:
     """Bin every member over the common wavelength range and join them in time.
 
     No member is dropped for having empty bins (hstlc dropped any input with one zero
@@ -215,8 +222,6 @@ def build_composite(ctx, members: Sequence[EventList]) -> tuple[fits.HDUList, Li
         raise InputError(members[0].path, f"composite members share no wavelength range "
                                           f"({names})")
     common = replace(spec, wave_min=lo, wave_max=hi)
-    from .lightcurve import make_lightcurve
-
     curves = [make_lightcurve(m, common) for m in members]
     joined = concatenate(curves)
     joined.meta["n_source_events"] = sum(c.meta["n_source_events"] for c in curves)
@@ -229,8 +234,7 @@ def build_composite(ctx, members: Sequence[EventList]) -> tuple[fits.HDUList, Li
     extra["EXPSTART"] = min(m.expstart for m in members)
     extra["EXPTIME"] = float(sum(c.columns["exposure"].sum() for c in curves))
     inputs = [str(p) for m in members for p in (m.sources or [m.path])]
-    hdul = _product(ctx, joined, members[0].header, inputs, stage="composite", extra=extra)
-    return hdul, joined
+    return _product(ctx, joined, members[0].header, inputs, stage="composite", extra=extra)
 
 
 def run_composite(ctx):
@@ -255,10 +259,10 @@ def run_composite(ctx):
         groups.setdefault(composite_key(events.header), []).append(events)
     for key, members in groups.items():
         try:
-            hdul, lc = build_composite(ctx, members)
+            curve = build_composite(ctx, members)
         except HstcalError as exc:
             result.failures.append((key.filename, str(exc)))
             continue
-        result.products.append(write_curve(hdul, out_dir / key.filename))
+        result.products.append(write_curve(curve.hdul, out_dir / key.filename))
         result.details[key.filename] = [m.rootname for m in members]
     return result
