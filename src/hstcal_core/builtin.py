@@ -9,6 +9,7 @@ from .algorithms.crstats import cr_statistics
 from .algorithms.label import LabelResult, label_crs
 from .combine import combine_exposures
 from .markers import hookimpl
+from .options import option_value
 
 __all__ = ["LabelHookResult", "drizzle", "label", "measure", "reject_crs"]
 
@@ -38,14 +39,6 @@ class LabelHookResult(tuple):
         return out
 
 
-def _option(options, name: str, default):
-    """``options[name]`` when the stage declares it (and it is set), else ``default``."""
-    if options is None:
-        return default
-    value = options.get(name)
-    return default if value is None else value
-
-
 @hookimpl(trylast=True)
 def reject_crs(detector, exposures, options):
     """ocrreject-style combination for any imaging detector (see hstcal_core.combine)."""
@@ -62,8 +55,8 @@ def label(detector, image, mask, options):
     Returns a :class:`LabelHookResult`: ``(labels, n)`` plus the cut counts as attributes.
     """
     result = label_crs(mask,
-                       min_size=int(_option(options, "min_cr_size", _DEFAULT_MIN_CR_SIZE)),
-                       max_size=int(_option(options, "max_cr_size", _DEFAULT_MAX_CR_SIZE)))
+                       min_size=int(option_value(options, "min_cr_size", _DEFAULT_MIN_CR_SIZE)),
+                       max_size=int(option_value(options, "max_cr_size", _DEFAULT_MAX_CR_SIZE)))
     return LabelHookResult.from_result(result)
 
 

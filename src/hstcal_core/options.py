@@ -19,6 +19,7 @@ from .errors import ConfigError
 __all__ = [
     "Param",
     "Options",
+    "option_value",
     "resolve_options",
     "load_config",
     "as_bool",
@@ -287,3 +288,12 @@ def as_period_modes(value: Any) -> dict[str, str]:
             raise ValueError(f"period mode for gain {gain} must be WK or BIWK, got {mode!r}")
         out[str(int(float(gain)))] = mode
     return out
+
+
+def option_value(options: Mapping[str, Any] | None, name: str, default: Any = None) -> Any:
+    """``options[name]`` when the stage declares it and it is set, else ``default``
+    (hooks serve stages whose options may lack the parameter)."""
+    if options is None:
+        return default
+    value = options.get(name)
+    return default if value is None else value

@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 from astropy.io import fits
 
 from ..errors import ConfigError, HstcalError, InputError
-from ..options import Options, Param, as_bool, as_optional_float, as_optional_path
+from ..options import (Options, Param, as_bool, as_optional_float, as_optional_path,
+                       option_value)
 from .events import EventList, TimeTagInput, group_inputs
 from .lightcurve import (Lightcurve, LightcurveSpec, concatenate, make_lightcurve,
                          wavelength_range)
@@ -86,15 +87,11 @@ HLSP_KEYWORDS = {
 
 def lightcurve_spec(options: Options | Mapping | None) -> LightcurveSpec:
     """The binning choices in ``options`` (defaults where absent)."""
-    def get(name, default=None):
-        if options is None:
-            return default
-        value = options.get(name)
-        return default if value is None else value
-
-    return LightcurveSpec(step=float(get("step", 1.0)), wave_min=get("wave_min"),
-                          wave_max=get("wave_max"), airglow=get("airglow"),
-                          sdqflags=get("sdqflags"))
+    return LightcurveSpec(step=float(option_value(options, "step", 1.0)),
+                          wave_min=option_value(options, "wave_min"),
+                          wave_max=option_value(options, "wave_max"),
+                          airglow=option_value(options, "airglow"),
+                          sdqflags=option_value(options, "sdqflags"))
 
 
 def read_events(ctx, exposure: TimeTagInput) -> EventList:
