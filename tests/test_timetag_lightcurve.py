@@ -239,3 +239,47 @@ def test_compiled_event_loop_matches_numpy_reference():
     assert np.array_equal(ours[0], ref[0])
     assert np.allclose(ours, ref, rtol=1e-9, atol=0)
     assert counters[0] == ref[0].sum() and counters[3] == (ev.dq != 0).sum()
+
+
+def _table_lookup(values, table, k):
+    import numba
+
+    from hstcal_core.algorithms._timebin_kernel import _interp
+
+    @numba.njit
+    def run(values, table, k):
+        cells, cell_off, scale, x, y, off = table
+        out = np.empty(values.shape[0])
+        for i in range(values.shape[0]):
+            out[i] = _interp(values[i], k, cells, cell_off, scale, x, y, off)
+        return out
+
+    return run(values, table, k)
+
+
+@pytest.mark.parametrize("grid", ["uniform", "padded", "quadratic", "uneven", "nan", "tiny"])
+def test_cell_table_lookup_is_numpy_interp(grid):
+    """The kernel's O(1) cell-table lookup against numpy.interp (left/right NaN), on
+    the grids the readers make and on awkward ones: knots, cell edges, the ends."""
+    from hstcal_core.algorithms._timebin_kernel import interp_table
+
+    rng = np.random.default_rng(11)
+    n = 500
+    x = {"uniform": np.linspace(1100.0, 1250.0, n),
+         "padded": np.concatenate([[1099.85], np.linspace(1100.0, 1250.0, n), [1250.15]]),
+         "quadratic": 1100.0 + np.arange(n) * 0.3 + 1e-4 * np.arange(n) ** 2,
+         "uneven": np.cumsum(rng.uniform(0.001, 1.0, n)),
+         "nan": np.linspace(0.0, 10.0, n),
+         "tiny": np.array([3.0, 3.0, 4.0])}[grid]
+    y = rng.uniform(1e12, 3e12, len(x))
+    if grid == "nan":
+        y[rng.choice(len(x), 40, replace=False)] = np.nan
+    table = interp_table([(np.arange(7.0), np.arange(7.0)), (x, y)])  # table 1 is x, y
+    lo, hi = x[0], x[-1]
+    v = np.concatenate([rng.uniform(lo - 1, hi + 1, 20000), x, (x[:-1] + x[1:]) / 2,
+                        np.nextafter(x, -np.inf), np.nextafter(x, np.inf), [np.nan]])
+    ours = _table_lookup(v, table, 1)
+    ref = np.interp(v, x, y, left=np.nan, right=np.nan)
+    assert np.array_equal(np.isnan(ours), np.isnan(ref))
+    ok = ~np.isnan(ref)
+    np.testing.assert_allclose(ours[ok], ref[ok], rtol=1e-12, atol=0)

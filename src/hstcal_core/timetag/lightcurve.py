@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from ..algorithms._timebin_kernel import accumulate
+from ..algorithms._timebin_kernel import accumulate, interp_table
 from ..algorithms.timebin import bin_edges, gti_exposure
 from ..errors import InputError
 from .events import EventList
@@ -122,8 +122,6 @@ def accumulate_events(events: EventList, step: float, edges: np.ndarray, sdqflag
         raise InputError(events.path, "no spectral extraction (source region) is defined")
     band = lambda r: (r.center, r.height, r.slope)  # noqa: E731
     bkg = [(k, band(r)) for k, e in enumerate(exts) for r in e.background]
-    pix_x, pix_wave, pix_off = _concat([e.dispersion_table() for e in exts])
-    sens_wave, sens_val, sens_off = _concat([e.sensitivity_table() for e in exts])
     return accumulate(
         np.asarray(events.time, dtype=np.float64), np.asarray(events.x, dtype=np.float32),
         np.asarray(events.y, dtype=np.float32),
@@ -136,16 +134,10 @@ def accumulate_events(events: EventList, step: float, edges: np.ndarray, sdqflag
         np.array([k for k, _ in bkg], dtype=np.int64),
         np.array([b for _, b in bkg], dtype=np.float64).reshape(-1, 3),
         np.array([e.background_scale for e in exts], dtype=np.float64),
-        pix_x, pix_wave, pix_off, sens_wave, sens_val, sens_off,
+        interp_table([e.dispersion_table() for e in exts]),
+        interp_table([e.sensitivity_table() for e in exts]),
         float(wave_min), float(wave_max), np.array(airglow, dtype=np.float64).reshape(-1, 2),
         numba.get_num_threads())
-
-
-def _concat(tables: Sequence[tuple[np.ndarray, np.ndarray]]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    offsets = np.cumsum([0] + [len(a) for a, _ in tables]).astype(np.int64)
-    return (np.concatenate([np.asarray(a, dtype=np.float64) for a, _ in tables]),
-            np.concatenate([np.asarray(b, dtype=np.float64) for _, b in tables]), offsets)
 
 
 def make_lightcurve(events: EventList, spec: LightcurveSpec) -> Lightcurve:
