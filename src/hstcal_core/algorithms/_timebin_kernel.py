@@ -41,7 +41,7 @@ __all__ = ["N_SUMS", "InterpTable", "accumulate", "interp_table"]
 N_SUMS = 9
 _N_COUNTERS = 4  # source events, background events, outside GTI, DQ-rejected
 
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 class InterpTable(NamedTuple):
@@ -149,9 +149,9 @@ def _interp_search(v, x, y, lo, hi):
         return y[a]
     slope = (y[b] - y[a]) / (x[b] - x[a])
     out = slope * (v - x[a]) + y[a]
-    if out != out:
+    if np.isnan(out):
         out = slope * (v - x[b]) + y[b]
-        if out != out and y[a] == y[b]:
+        if np.isnan(out) and y[a] == y[b]:
             out = y[a]
     return out
 
@@ -166,11 +166,10 @@ def _interp(v, k, cells, cell_off, scale, x, y, off):
         return np.nan
     cell = int((v - x[lo]) * scale[k])
     last = cell_off[k + 1] - cell_off[k] - 1
-    if cell > last:
-        cell = last
+    cell = min(cell, last)
     row = cell_off[k] + cell
     xc = cells[row, 0]
-    if xc != xc:
+    if np.isnan(xc):
         return _interp_search(v, x, y, lo, hi)
     return cells[row, 1] + (v - xc) * cells[row, 2 + np.int64(v >= xc)]
 
