@@ -1,9 +1,9 @@
 """hstcal_core.simulate.flt: dithered FLT/FLC associations of a star field, with truth.
 
 The detectors are the registered ones (``wfc3_uvis``, ``wfc3_ir``, ``acs_wfc``,
-``acs_hrc`` from the hstcal-wfc3 / hstcal-acs plugins); tests skip, saying so, when a
-plugin is not installed.  Frames are small (``shape=``) so the whole file runs in a few
-seconds; the full-frame geometry test is marked slow.
+``acs_hrc``, ``wfpc2_*`` from the hstcal-wfc3 / hstcal-acs / hstcal-wfpc2 plugins);
+tests skip, saying so, when a plugin is not installed.  Frames are small (``shape=``) so
+the whole file runs in a few seconds; the full-frame geometry test is marked slow.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def uvis_asn(tmp_path_factory):
     ("wfc3_ir", (256, 256), 0.0),
     ("acs_wfc", (200, 400), 3.0),
     ("acs_hrc", (256, 256), 1.5),
+    ("wfpc2_wf2", (256, 256), 0.0),
 ])
 def test_header_wcs_places_truth_stars_where_they_were_drawn(tmp_path, name, shape, sip):
     truth = simulate_flt_asn(tmp_path, registered(name), shape=shape, n_exposures=2,
@@ -214,6 +215,20 @@ def test_ir_exposure_is_one_chip_in_electrons_per_second(tmp_path):
         sky = np.median(hdul["SCI", 1].data)
     assert sky == pytest.approx(0.6, rel=0.05)  # the default IR sky, e-/s
     assert truth.exposures[0].chips[0].crs is None
+
+
+def test_wfpc2_chip_and_mode_are_where_stwcs_reads_them(tmp_path):
+    from hstcal_core.drizzle._thirdparty import library_warnings, require
+
+    truth = simulate_flt_asn(tmp_path, registered("wfpc2_wf3"), shape=(64, 64),
+                             n_exposures=1, n_stars=20, seed=8)
+    with fits.open(truth.files[0]) as hdul:
+        assert hdul["SCI", 1].header["DETECTOR"] == 3
+        assert hdul[0].header["MODE"] == "FULL"
+        with library_warnings(collect=False):
+            wcs = require("stwcs.wcsutil").HSTWCS(hdul, ext=("SCI", 1))
+    assert wcs.chip == 3
+    assert wcs.pscale == pytest.approx(registered("wfpc2_wf3").pixel_scale_arcsec, rel=1e-6)
 
 
 @pytest.mark.slow

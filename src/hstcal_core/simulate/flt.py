@@ -33,11 +33,14 @@ is wrong by exactly the error, which is what a posteriori alignment must find.
 
 Files: ``<rootname>_<suffix>.fits`` (PRIMARY + SCI/ERR/DQ per chip, EXTVER 1 being the
 chip with the highest CCDCHIP, as on ACS/WFC and WFC3/UVIS; plus SAMP/TIME on MULTIACCUM
-detectors), ``<asn_id>_asn.fits`` (MEMNAME/MEMTYPE/MEMPRSNT: EXP-DTH members and one
-PROD-DTH product, as HST association tables), ``<asn_id>_truth.ecsv`` (ra, dec, flux in
-e⁻/s [, pm_ra, pm_dec, epoch]) and ``<asn_id>_truth.json`` (dithers, errors, true WCS
-of every chip).  Not modelled: PSF wings and undersampling effects, CTE, saturation,
-hot pixels, flat-field structure, chip-dependent distortion.
+detectors; a detector registered per chip, WFPC2, names its chip in the SCI header's
+DETECTOR and its readout in the primary MODE, where stwcs reads them),
+``<asn_id>_asn.fits`` (MEMNAME/MEMTYPE/MEMPRSNT: EXP-DTH members and one PROD-DTH
+product, as HST association tables), ``<asn_id>_truth.ecsv`` (ra, dec, flux in e⁻/s
+[, pm_ra, pm_dec, epoch]) and ``<asn_id>_truth.json`` (dithers, errors, true WCS of
+every chip).  Not modelled: PSF wings (the PSF is a Gaussian core), intrapixel
+sensitivity, CTE, saturation, hot pixels, flat-field structure, chip-dependent
+distortion.
 """
 
 from __future__ import annotations
@@ -465,6 +468,12 @@ def simulate_flt_asn(out_dir: str | Path, detector: Detector, *, n_exposures: in
         "subarray": any(c.shape != tuple(detector.extra.get("chip_shape", detector.shape))
                         for c in chips),
         "n_chips": len(chips), "dark_e": dark * float(exptime), "scale": scale,
+        # a detector registered per chip (WFPC2) names it in each SCI header, as the
+        # FLTs of drizzlepac's wfpc2Data.wfpc2_to_flt do (stwcs reads it there)
+        "chip_detector": (int(detector.extra["chip"])
+                          if detector.extra.get("chip_keyword") == "DETECTOR" else None),
+        # WFPC2 readout: FULL (AREA is 2x2 binned); stwcs's WFPC2WCS needs it
+        "mode": "FULL" if "MODE" in detector.extra.get("mode_keywords", ()) else None,
     }
     exposures: list[ExposureTruth] = []
     for k, (root, dither, error) in enumerate(zip(rootnames, dithers, errors)):
@@ -574,6 +583,8 @@ def _primary_header(base: Mapping[str, Any], root: str, name: str, start: float,
     hdr["OBSMODE"] = "MULTIACCUM" if base["multiaccum"] else "ACCUM"
     hdr["APERTURE"] = base["detector"]
     hdr["FILTER"] = base["filter_name"]
+    if base["mode"] is not None:
+        hdr["MODE"] = (base["mode"], "instrument mode: FULL (full resolution) or AREA")
     hdr["SUBARRAY"] = bool(base["subarray"])
     amps = {a.name: a for a in detector.amplifiers[base["gain"]]}
     hdr["CCDAMP"] = "".join(sorted(amps))
@@ -614,6 +625,8 @@ def _chip_hdus(base, chip: _Chip, root: str, wcs_header: fits.Header, orientat: 
     sci_hdr["ROOTNAME"] = root
     sci_hdr["BUNIT"] = bunit
     sci_hdr["CCDCHIP"] = chip.ccdchip
+    if base["chip_detector"] is not None:
+        sci_hdr["DETECTOR"] = (base["chip_detector"], "chip of a detector registered per chip")
     sci_hdr["LTV1"], sci_hdr["LTV2"] = 0.0, 0.0
     sci_hdr["LTM1_1"], sci_hdr["LTM2_2"] = 1.0, 1.0
     sci_hdr.update(wcs_header)
