@@ -203,8 +203,8 @@ def accumulate(time, x, y, wave, eps, dq, seg, sdqflags, step, n_bins, stop,
 
     Parameters
     ----------
-    time, x, y, wave, eps, dq, seg : arrays over events, in any order (``wave`` NaN:
-        unknown)
+    time, x, y, wave, eps, dq, seg : arrays over events, in any order (``time`` and
+        ``wave`` float32 or float64; ``wave`` NaN: unknown)
     sdqflags : int
         DQ bits that reject an event.
     step, n_bins, stop : bin width (s), number of bins, end of the last bin
@@ -259,7 +259,7 @@ def accumulate(time, x, y, wave, eps, dq, seg, sdqflags, step, n_bins, stop,
             if dq[e] & sdqflags:
                 count[3] += 1
                 continue
-            t = time[e]
+            t = np.float64(time[e])
             if not (t >= 0.0) or t > stop:
                 continue
             b = int(t / step)
@@ -289,7 +289,7 @@ def accumulate(time, x, y, wave, eps, dq, seg, sdqflags, step, n_bins, stop,
                         break
             if k < 0:
                 continue
-            w = wave[e]
+            w = np.float64(wave[e])
             if not np.isfinite(w):
                 w = _interp(xe, k, pix_cells, pix_cell_off, pix_scale, pix_x, pix_y, pix_off)
             # Wavelength, airglow and GTI cuts send the event to the spare bin (n_bins):

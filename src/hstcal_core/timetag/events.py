@@ -186,12 +186,14 @@ class EventList:
     header : astropy.io.fits.Header
         Merged primary + events header: INSTRUME, DETECTOR, ROOTNAME, TARGNAME,
         OPT_ELEM, CENWAVE, APERTURE, EXPSTART (MJD), EXPTIME (s), EXPFLAG, ...
-    time : ndarray of float64
-        Seconds since EXPSTART.
+    time : ndarray of float32 or float64
+        Seconds since EXPSTART, at the precision the file stores (calcos corrtags:
+        float32; STIS tags: float64).
     x, y : ndarray of float32
         Event position in the coordinate the extractions use (XCORR/YCORR-like).
-    wavelength : ndarray of float64
-        Å; NaN where unknown (the kernel takes it from the extraction then).
+    wavelength : ndarray of float32 or float64
+        Å, at the stored precision; NaN where unknown (the kernel takes it from the
+        extraction then).
     epsilon : ndarray of float32
         Flat-field and dead-time weight of each event (1 when not known).
     dq : ndarray of int32

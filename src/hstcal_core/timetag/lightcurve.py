@@ -115,17 +115,18 @@ def accumulate_events(events: EventList, step: float, edges: np.ndarray, sdqflag
     """The per-bin sums of the compiled event loop (see
     :mod:`hstcal_core.algorithms._timebin_kernel` for their order).
 
-    The event columns go to the kernel as they are: ``numpy.asarray`` copies nothing when
-    they have the dtypes :class:`EventList` documents (every reader's output does)."""
+    The event columns go to the kernel as they are: nothing is copied when they have the
+    dtypes :class:`EventList` documents (every reader's output does); time and
+    wavelength may be float32 or float64 (one compiled loop for each)."""
     exts = events.extractions
     if not exts:
         raise InputError(events.path, "no spectral extraction (source region) is defined")
     band = lambda r: (r.center, r.height, r.slope)  # noqa: E731
     bkg = [(k, band(r)) for k, e in enumerate(exts) for r in e.background]
     return accumulate(
-        np.asarray(events.time, dtype=np.float64), np.asarray(events.x, dtype=np.float32),
+        _float(events.time), np.asarray(events.x, dtype=np.float32),
         np.asarray(events.y, dtype=np.float32),
-        np.asarray(events.wavelength, dtype=np.float64),
+        _float(events.wavelength),
         np.asarray(events.epsilon, dtype=np.float32), np.asarray(events.dq, dtype=np.int32),
         np.asarray(events.segment, dtype=np.int8), int(sdqflags), float(step),
         len(edges) - 1, float(edges[-1]), np.ascontiguousarray(events.gti, dtype=np.float64),
@@ -138,6 +139,13 @@ def accumulate_events(events: EventList, step: float, edges: np.ndarray, sdqflag
         interp_table([e.sensitivity_table() for e in exts]),
         float(wave_min), float(wave_max), np.array(airglow, dtype=np.float64).reshape(-1, 2),
         numba.get_num_threads())
+
+
+def _float(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32 or float64, whichever it is (else float64)."""
+    values = np.asarray(values)
+    return values if values.dtype in (np.float32, np.float64) and values.dtype.isnative \
+        else values.astype(np.float64)
 
 
 def make_lightcurve(events: EventList, spec: LightcurveSpec) -> Lightcurve:

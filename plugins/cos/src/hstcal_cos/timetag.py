@@ -428,7 +428,10 @@ def _corrtag_columns(segments: Sequence[_Segment], notes: list[str]
     """(time, x, y, wavelength, epsilon, dq, segment) of the corrtag segments, written
     straight into arrays over all of them: segment after segment, each in file order."""
     n = sum(len(s) for s in segments)
-    time, wavelength = np.empty(n), np.empty(n)
+    # TIME and WAVELENGTH keep their stored precision (float32 in calcos corrtags): a
+    # float64 copy would hold the same values in twice the bytes, to be read again.
+    time = np.empty(n, _float_type(segments, "TIME"))
+    wavelength = np.empty(n, _float_type(segments, "WAVELENGTH"))
     x, y, epsilon = (np.empty(n, np.float32) for _ in range(3))
     dq, segment = np.empty(n, np.int32), np.empty(n, np.int8)
     start = 0
@@ -455,6 +458,14 @@ def _corrtag_columns(segments: Sequence[_Segment], notes: list[str]
                       wavelength if s.column("WAVELENGTH") is not None else None)
         start = stop
     return time, x, y, wavelength, epsilon, dq, segment
+
+
+def _float_type(segments: Sequence[_Segment], name: str) -> np.dtype:
+    """float32 when every segment stores column ``name`` as float32, else float64."""
+    stored = [s.column(name) for s in segments]
+    single = all(c is not None and c.dtype.kind == "f" and c.dtype.itemsize == 4
+                 for c in stored)
+    return np.dtype(np.float32 if single else np.float64)
 
 
 def _merged_header(segments: Sequence[_Segment], x1d_header: fits.Header,
