@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
+import warnings
 
 import numpy as np
 import pytest
@@ -299,3 +300,44 @@ def test_flt_and_flc_sets_make_drz_and_drc(association, tmp_path):
     names = {p.name for p in result.details["products"]}
     assert names == {f"{association.asn_id}_drz.fits", f"{association.asn_id}_drc.fits"}
     assert len(result.details["headerlets"]) == 2 * len(association.files)
+
+
+def test_headerlet_is_what_stwcs_write_headerlet_writes(shared_data, tmp_path):
+    """Ours (stwcs create_headerlet on the file read-only) against stwcs write_headerlet
+    itself (attach=False, after the WCSCORR set-up it needs), on a real FLC: the same
+    extensions, cards and values, bar creation times."""
+    from stwcs.wcsutil import headerlet as stwcs_headerlet
+
+    from hstcal_core.drizzle._thirdparty import import_drizzlepac
+    from hstcal_core.drizzle.wcs import _init_wcscorr
+
+    source = shared_data / "hst" / "wfc3" / "flt_cutouts" / "sample_ipppssoot_flc.fits"
+    ours_dir, theirs_dir = tmp_path / "ours", tmp_path / "theirs"
+    for d in (ours_dir, theirs_dir):
+        d.mkdir()
+        shutil.copyfile(source, d / "x_flc.fits")
+        (d / "x_flc.fits").chmod(0o644)
+        pipeline_default_wcs(d / "x_flc.fits", wcscorr=False)
+    before = digests(ours_dir)
+    ours = write_headerlet(ours_dir / "x_flc.fits")
+    assert digests(ours_dir)["x_flc.fits"] == before["x_flc.fits"]  # read only
+    assert sorted(p.name for p in ours_dir.iterdir()) == ["x_flc.fits", "x_flc_hlet.fits"]
+    _init_wcscorr(theirs_dir / "x_flc.fits")
+    with fits.open(theirs_dir / "x_flc.fits") as hdul:
+        wcsname = hdul["SCI", 1].header["WCSNAME"]
+    descrip = import_drizzlepac("updatehdr").interpret_wcsname_type(wcsname)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stwcs_headerlet.write_headerlet(str(theirs_dir / "x_flc.fits"), "x_flc_hlet.fits",
+                                        output="flc", wcskey="PRIMARY", author="hstcal",
+                                        descrip=descrip, attach=False, clobber=True,
+                                        logging=False)
+    with fits.open(ours) as a, fits.open(theirs_dir / "x_flc_hlet.fits") as b:
+        assert [h.name for h in a] == [h.name for h in b]
+        for ha, hb in zip(a, b):
+            skip = {"DATE", "CHECKSUM", "DATASUM"}
+            assert [k for k in ha.header if k not in skip] == \
+                [k for k in hb.header if k not in skip]
+            assert all(ha.header[k] == hb.header[k] for k in ha.header if k not in skip)
+            if ha.data is not None:
+                np.testing.assert_array_equal(ha.data, hb.data)

@@ -85,7 +85,32 @@ def require(module: str) -> ModuleType:
 
 def import_drizzlepac(submodule: str = "") -> ModuleType:
     """``drizzlepac`` or one of its submodules (``"cdriz"``, ``"astrodrizzle"``)."""
-    return require("drizzlepac" + (f".{submodule}" if submodule else ""))
+    module = require("drizzlepac" + (f".{submodule}" if submodule else ""))
+    _freeze_imports()
+    return module
+
+
+_frozen = False
+
+
+def _freeze_imports() -> None:
+    """Move the objects alive now (drizzlepac, stwcs, astropy, ... once imported) out of
+    the garbage collector's sight, once per process.
+
+    :func:`library_warnings` collects garbage after every call so drizzlepac's unclosed
+    files warn inside the block; with drizzlepac loaded a full collection walks ~10⁶
+    objects (0.12–0.2 s, two per drizzle stage: 8% of a final drizzle of three 2048²
+    images).  Frozen (``gc.freeze``, what pre-forking servers do after their imports),
+    they are not walked again; objects made later, drizzlepac's open HDULists among
+    them, are collected as before.  Reference counting is unaffected: only cyclic
+    garbage that exists at this moment is never reclaimed, and one collection first
+    leaves none.
+    """
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
 
 
 def _known(caught: warnings.WarningMessage) -> bool:
@@ -98,8 +123,8 @@ def library_warnings(collect: bool = True) -> Iterator[list[warnings.WarningMess
     """Run drizzlepac/stwcs code: log their known housekeeping warnings, re-emit the rest.
 
     Yields the list the warnings are recorded into (complete once the block exits).
-    ``collect=False`` skips the garbage collection (0.2 s with drizzlepac loaded) for
-    calls that open no file.
+    ``collect=False`` skips the garbage collection for calls that open no file (it is
+    cheap once :func:`import_drizzlepac` has frozen the imports).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

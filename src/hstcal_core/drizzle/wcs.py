@@ -133,6 +133,9 @@ def _init_wcscorr(target: Path | fits.HDUList) -> None:
         if isinstance(target, fits.HDUList):
             init(target)
             return
+        with fits.open(target) as hdul:  # read-only look first: an update costs a rewrite
+            if "WCSCORR" in hdul:         # check of every header on close
+                return
         with fits.open(target, mode="update") as hdul:
             if "WCSCORR" not in hdul:
                 init(hdul)
@@ -186,31 +189,30 @@ def set_card(header: fits.Header, key: str, value, comment: str = "") -> None:
 
 
 def write_headerlet(path: str | Path, *, author: str = "hstcal", collect: bool = True) -> Path:
-    """The primary WCS of ``path`` as ``<path stem>_hlet.fits`` beside it."""
+    """The primary WCS of ``path`` as ``<path stem>_hlet.fits`` beside it.
+
+    What stwcs ``write_headerlet(attach=False)`` writes (HDRNAME the file name, DESCRIP
+    the WCSTYPE of the WCSNAME, every SCI extension): its ``create_headerlet`` on the file
+    opened read-only, then written under a temporary name and renamed into place.
+    ``write_headerlet`` itself first builds a WCSCORR table in memory that a headerlet
+    does not carry (0.1 s a file, most of the stage's overhead on a final drizzle).
+    """
     path = Path(path)
     headerlet = require("stwcs.wcsutil.headerlet")
     updatehdr = import_drizzlepac("updatehdr")
-    with fits.open(path) as hdul:
-        wcsname = str(hdul[sci_extensions(hdul)[0]].header.get("WCSNAME", "OPUS"))
     out = path.with_name(path.name.replace(".fits", "_hlet.fits"))
-    suffix = path.stem.rsplit("_", 1)[-1]
-    # write_headerlet(attach=False) opens the file read-only but first makes sure a
-    # WCSCORR table exists: make it here, in update mode, if nothing has yet
-    _init_wcscorr(path)
+    partial = out.with_name(f".{out.name}.partial")
     # collect=False: callers writing several headerlets collect garbage once, after them
-    with library_warnings(collect=collect), Trailer.capture_stdout():  # as runastrodriz
-        headerlet.write_headerlet(str(path), out.name, output=suffix, wcskey="PRIMARY",
-                                  author=author,
-                                  descrip=updatehdr.interpret_wcsname_type(wcsname),
-                                  attach=False, clobber=True, logging=False)
-    return _find_headerlet(path, out)
-
-
-def _find_headerlet(path: Path, expected: Path) -> Path:
-    """write_headerlet names its output itself; find what it wrote."""
-    if expected.exists():
-        return expected
-    candidates = sorted(path.parent.glob(f"{path.stem.rsplit('_', 1)[0]}*hlet.fits"))
-    if not candidates:
-        raise RuntimeError(f"stwcs wrote no headerlet for {path.name}")
-    return candidates[-1]
+    with library_warnings(collect=collect), Trailer.capture_stdout(), fits.open(path) as hdul:
+        sci = sci_extensions(hdul)
+        wcsname = str(hdul[sci[0]].header.get("WCSNAME", "OPUS")) if sci else "OPUS"
+        extensions = [("SCI", int(hdul[i].header.get("EXTVER", 1))) for i in sci]
+        built = headerlet.create_headerlet(
+            hdul, sciext=extensions or [0], wcsname=wcsname, wcskey=" ", hdrname=out.name,
+            author=author, descrip=updatehdr.interpret_wcsname_type(wcsname), logging=False)
+        try:
+            built.tofile(str(partial), clobber=True)
+            os.replace(partial, out)
+        finally:
+            partial.unlink(missing_ok=True)
+    return out
