@@ -13,8 +13,9 @@ from astropy.io import fits
 from click.testing import CliRunner
 
 from hstcal_core.cli import main
-from hstcal_core.simulate.timetag import simulate_timetag
-from hstcal_core.timetag import db, ingest as ingest_module
+from hstcal_core.simulate.timetag import damage_event_file, simulate_timetag
+from hstcal_core.timetag import db
+from hstcal_core.timetag import ingest as ingest_module
 from hstcal_core.timetag.config import load_ingest_config
 from hstcal_core.timetag.ingest import ingest
 
@@ -91,28 +92,14 @@ def test_bad_inputs_go_to_bad_data_with_reasons(tmp_path, database_url):
     cases = {}
     t = _simulate_into(config, "cos_nuv", 10)
     cases[t.rootname] = "no events"
-    _corrupt(config.ingest / f"{t.rootname}_corrtag.fits",
-             lambda h: h.__setitem__("EVENTS", fits.BinTableHDU(h["EVENTS"].data[:0],
-                                                                header=h["EVENTS"].header)))
-    t = _simulate_into(config, "cos_nuv", 11)
-    cases[t.rootname] = "bad EXPFLAG"
-    _corrupt(config.ingest / f"{t.rootname}_corrtag.fits",
-             lambda h: h["EVENTS"].header.__setitem__("EXPFLAG", "INTERRUPTED"))
-    t = _simulate_into(config, "cos_nuv", 12)
-    cases[t.rootname] = "non-monotonic TIME"
-
-    def swap(h):
-        time = h["EVENTS"].data["TIME"]
-        time[10], time[11] = time[11] + 5, time[10]
-    _corrupt(config.ingest / f"{t.rootname}_corrtag.fits", swap)
-    t = _simulate_into(config, "cos_nuv", 13)
-    cases[t.rootname] = "single time"
-    _corrupt(config.ingest / f"{t.rootname}_corrtag.fits",
-             lambda h: h["EVENTS"].data["TIME"].__setitem__(slice(None), 3.0))
-    t = _simulate_into(config, "cos_nuv", 14)
-    cases[t.rootname] = "EXPTIME < 1 s"
-    _corrupt(config.ingest / f"{t.rootname}_corrtag.fits",
-             lambda h: h["EVENTS"].header.__setitem__("EXPTIME", 0.5))
+    damage_event_file(config.ingest / f"{t.rootname}_corrtag.fits", "zero")
+    for seed, (reason, damage) in enumerate((("bad EXPFLAG", "bad_expflag"),
+                                             ("non-monotonic TIME", "non_monotonic"),
+                                             ("single time", "single_time"),
+                                             ("EXPTIME < 1 s", "short_exptime")), start=11):
+        t = _simulate_into(config, "cos_nuv", seed)
+        cases[t.rootname] = reason
+        damage_event_file(config.ingest / f"{t.rootname}_corrtag.fits", damage)
     t = _simulate_into(config, "cos_nuv", 15)
     cases[t.rootname] = "missing x1d"
     (config.ingest / f"{t.rootname}_x1d.fits").unlink()

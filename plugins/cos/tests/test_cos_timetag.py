@@ -11,7 +11,7 @@ from hstcal_cos.timetag import FUV_SEGMENT_CODE, read_cos_timetag
 
 from hstcal_core.errors import InputError
 from hstcal_core.options import Options
-from hstcal_core.simulate.timetag import CATEGORIES
+from hstcal_core.simulate.timetag import CATEGORIES, DAMAGES, damage_event_file
 from hstcal_core.timetag.events import EventList, TimeTagInput, classify
 
 SMALL = dict(exptime=200.0, source_rate=40.0, background_rate=2e-6, flagged_rate=2.0)
@@ -160,23 +160,13 @@ def test_bad_inputs_raise_input_error_naming_the_file(tmp_path, problem):
     elif problem == "detector":
         detector = "NUV"
         match = "FUV segment|expected COS/NUV"
+    elif problem == "instrument":
+        with fits.open(corrtag, mode="update") as hdul:
+            hdul[0].header["INSTRUME"] = "STIS"
+        match = "expected COS/FUV"
     else:
-        with fits.open(corrtag) as hdul:
-            hdus = [h.copy() for h in hdul]
-        if problem == "zero":
-            hdus[1] = fits.BinTableHDU(hdus[1].data[:0], header=hdus[1].header, name="EVENTS")
-            match = "zero events"
-        elif problem == "no_events_ext":
-            hdus = [hdus[0], hdus[2]]
-            match = "no EVENTS extension"
-        elif problem == "instrument":
-            hdus[0].header["INSTRUME"] = "STIS"
-            match = "expected COS/FUV"
-        else:
-            data = hdus[1].data
-            data["TIME"][[3, 4]] = data["TIME"][[4, 3]] + np.array([1.0, 0.0], np.float32)
-            match = "not monotonic"
-        fits.HDUList(hdus).writeto(corrtag, overwrite=True)
+        damage_event_file(corrtag, problem)
+        match = DAMAGES[problem]
     with pytest.raises(InputError, match=match) as info:
         read_cos_timetag(detector, TimeTagInput(truth.rootname, (corrtag,)))
     assert corrtag.name in str(info.value)

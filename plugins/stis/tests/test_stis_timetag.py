@@ -10,7 +10,7 @@ from hstcal_stis.timetag import lowres_coordinates, read_stis_timetag
 
 from hstcal_core.errors import InputError
 from hstcal_core.options import Options
-from hstcal_core.simulate.timetag import CATEGORIES
+from hstcal_core.simulate.timetag import CATEGORIES, DAMAGES, damage_event_file
 from hstcal_core.timetag.events import EventList, TimeTagInput, classify
 
 SMALL = dict(exptime=200.0, source_rate=40.0, background_rate=2e-5, hot_pixel_rate=0.5)
@@ -137,18 +137,8 @@ def test_bad_inputs_raise_input_error_naming_the_file(tmp_path, problem):
         detector = "NUV-MAMA"
         match = "expected STIS/NUV-MAMA"
     else:
-        with fits.open(tag) as hdul:
-            hdus = [h.copy() for h in hdul]
-        if problem == "zero":
-            hdus[1] = fits.BinTableHDU(hdus[1].data[:0], header=hdus[1].header, name="EVENTS")
-            match = "zero events"
-        elif problem == "no_events_ext":
-            hdus = [hdus[0], hdus[2]]
-            match = "no EVENTS extension"
-        else:
-            hdus[1].data["TIME"][[1, 2]] = hdus[1].data["TIME"][[2, 1]] + [1.0, 0.0]
-            match = "not monotonic"
-        fits.HDUList(hdus).writeto(tag, overwrite=True)
+        damage_event_file(tag, problem)
+        match = DAMAGES[problem]
     with pytest.raises(InputError, match=match) as info:
         read_stis_timetag(detector, TimeTagInput(truth.rootname, (tag,)), {})
     assert tag.name in str(info.value)

@@ -43,7 +43,7 @@ from .timetag_truth import CATEGORIES, TimeTagTruth, region_truth, write_truth
 __all__ = ["LightcurveModel", "AirglowLine", "AIRGLOW_LINES", "SpectrumLayout", "Plane",
            "SyntheticEvents", "TimeTagTruth", "CATEGORIES", "synthesize_events",
            "region_truth", "sensitivity_curve", "simulate_timetag", "write_truth",
-           "model_from_options"]
+           "model_from_options", "DAMAGES", "damage_event_file"]
 
 _PLANCK_C = 6.62607015e-27 * 2.99792458e18  # h·c in erg·Å
 _GRID = 1 << 16
@@ -456,6 +456,46 @@ def simulate_timetag(detector: str, out_dir: str | os.PathLike, **kwargs: Any):
     from . import simulate_detector
 
     return simulate_detector(detector, out_dir, kind="timetag", **kwargs)
+
+
+#: What :func:`damage_event_file` can do to an event file, with what the readers and the
+#: ingest checks then say (a fragment of their message).
+DAMAGES: Mapping[str, str] = {
+    "zero": "zero events",                  # EVENTS table with no rows
+    "no_events_ext": "no EVENTS extension",  # the EVENTS extension removed
+    "non_monotonic": "not monotonic",        # two events out of time order
+    "single_time": "single time",            # every event at one time
+    "bad_expflag": "EXPFLAG",                # EXPFLAG = INTERRUPTED
+    "short_exptime": "EXPTIME",              # EXPTIME = 0.5 s
+}
+
+
+def damage_event_file(path: str | os.PathLike, damage: str) -> None:
+    """Rewrite a simulated event file (COS corrtag/rawtag, STIS tag) with one of the
+    faults of :data:`DAMAGES`, in place, for the bad-input tests."""
+    if damage not in DAMAGES:
+        raise ValueError(f"unknown damage {damage!r}; one of {', '.join(DAMAGES)}")
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        hdus = [h.copy() for h in hdul]
+    names = [h.name for h in hdus]
+    k = names.index("EVENTS")
+    events = hdus[k]
+    if damage == "zero":
+        hdus[k] = fits.BinTableHDU(events.data[:0], header=events.header, name="EVENTS")
+    elif damage == "no_events_ext":
+        del hdus[k]
+    elif damage == "non_monotonic":
+        time = events.data["TIME"]
+        time[[3, 4]] = time[[4, 3]] + np.array([1.0, 0.0], dtype=time.dtype)
+    elif damage == "single_time":
+        events.data["TIME"][:] = 3.0
+    elif damage == "bad_expflag":
+        events.header["EXPFLAG"] = "INTERRUPTED"
+    else:
+        events.header["EXPTIME"] = 0.5
+    fits.HDUList(hdus).writeto(path, overwrite=True)
 
 
 def model_from_options(options: Mapping[str, Any]) -> LightcurveModel:
