@@ -9,7 +9,9 @@ The steps of drizzlepac ``align.perform_align`` with a reference catalog that ma
    (mas/yr) at ``epoch`` (Julian year; column or table meta), moved to the epoch of the
    observation.  Column names are matched case-insensitively with Gaia's spellings
    (``pmra``, ``pmdec``, ``ref_epoch``) accepted.  :func:`network_reference_catalog`
-   asks drizzlepac's catalog service instead (needs the network).
+   asks drizzlepac's catalog service instead (needs the network): drizzlepac's request,
+   made with a time-out (:data:`SERVICE_TIMEOUT_S`), failures raised as
+   :class:`CatalogServiceError`.
 2. :func:`find_sources` — DAOStarFinder on each chip (bad DQ pixels masked), the
    brightest ``MAX_SOURCES_PER_CHIP``, their positions fitted with a pixel-integrated
    Gaussian of the PSF width measured on the chip (:func:`measure_fwhm`, as drizzlepac
@@ -54,7 +56,9 @@ from ..errors import InputError
 from ._thirdparty import import_drizzlepac, library_warnings, require
 
 __all__ = [
+    "SERVICE_TIMEOUT_S",
     "AlignmentParameters",
+    "CatalogServiceError",
     "FitResult",
     "ReferenceCatalog",
     "alignment_parameters",
@@ -204,18 +208,24 @@ def read_reference_catalog(path: str | Path, epoch: float, *, name: str = "LOCAL
                 raise InputError(path, "reference catalog has proper motions but no epoch "
                                        "(an 'epoch' column or meta value, Julian year)")
             cat_epoch = np.full(ra.size, float(meta.get("epoch", meta.get("ref_epoch"))))
-        pm_ra = np.nan_to_num(_values(table, pm_ra_col, u.mas / u.yr))
-        pm_dec = np.nan_to_num(_values(table, pm_dec_col, u.mas / u.yr))
-        dt = float(epoch) - np.nan_to_num(cat_epoch, nan=float(epoch))
-        # pm_ra includes cos(dec) (Gaia): linear motion on the tangent plane
-        ra = ra + pm_ra * dt / _MAS_PER_DEG / np.cos(np.radians(dec))
-        dec = dec + pm_dec * dt / _MAS_PER_DEG
+        ra, dec = _carry(ra, dec, _values(table, pm_ra_col, u.mas / u.yr),
+                         _values(table, pm_dec_col, u.mas / u.yr), cat_epoch, epoch)
         applied = True
         log.info("reference catalog %s: proper motions applied from epoch %s to %.3f",
                  path.name, _epoch_range(cat_epoch), epoch)
     log.info("reference catalog %s: %d sources", path.name, int(good.sum()))
     return ReferenceCatalog(ra=ra[good] % 360.0, dec=dec[good], epoch=float(epoch), name=name,
                             source=str(path), proper_motion_applied=applied)
+
+
+def _carry(ra: np.ndarray, dec: np.ndarray, pm_ra: np.ndarray, pm_dec: np.ndarray,
+           cat_epoch: np.ndarray, epoch: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positions moved from ``cat_epoch`` to ``epoch`` (years; pm in mas/yr, NaN = 0)."""
+    dt = float(epoch) - np.nan_to_num(cat_epoch, nan=float(epoch))
+    # pm_ra includes cos(dec) (Gaia): linear motion on the tangent plane
+    ra = ra + np.nan_to_num(pm_ra) * dt / _MAS_PER_DEG / np.cos(np.radians(dec))
+    dec = dec + np.nan_to_num(pm_dec) * dt / _MAS_PER_DEG
+    return ra, dec
 
 
 def _epoch_range(values: np.ndarray) -> str:
@@ -226,18 +236,114 @@ def _epoch_range(values: np.ndarray) -> str:
     return f"{lo:.3f}" if lo == hi else f"{lo:.3f}-{hi:.3f}"
 
 
-def network_reference_catalog(files: Sequence[str | Path], name: str, epoch: float
-                              ) -> ReferenceCatalog:
-    """drizzlepac's astrometric catalog service for the footprint of ``files`` (network)."""
+#: Seconds the catalog service may stay silent (to connect, or between two pieces of its
+#: answer) before the request is given up.  drizzlepac 3.11 ``get_catalog`` calls
+#: ``requests.get`` with no time-out: a service that accepts the connection and never
+#: answers would hang the stage for good.
+SERVICE_TIMEOUT_S = 60.0
+
+
+class CatalogServiceError(RuntimeError):
+    """The astrometric catalog service gave no usable answer (the message says why)."""
+
+
+def network_reference_catalog(files: Sequence[str | Path], name: str, epoch: float, *,
+                              timeout: float | None = None) -> ReferenceCatalog:
+    """drizzlepac's astrometric catalog service for the footprint of ``files`` (network).
+
+    The request of drizzlepac ``create_astrometric_catalog`` / ``get_catalog``: a cone of
+    ``compute_radius`` around the CRVAL of ``build_reference_wcs(files)``, ``CAT=name``,
+    ``MINDET=5``, CSV, ``EPOCH`` = ``epoch`` (3 decimals; drizzlepac sends the first
+    file's DATE-OBS as a decimal year), to drizzlepac's ``SERVICELOCATION``
+    ($ASTROMETRIC_CATALOG_URL, read at its import); asked again without ``EPOCH`` when
+    the answer starts with ``Error``, whose positions are then carried to ``epoch`` here
+    with the catalog's proper motions.  The first line of the answer (the number of
+    sources) is dropped, the rest read as CSV and renamed by drizzlepac's
+    ``convert_astrometric_table``.  Made here rather than through drizzlepac so that it
+    has a time-out (``timeout`` s, default :data:`SERVICE_TIMEOUT_S`) and its HTTP status
+    is checked.
+
+    Raises
+    ------
+    CatalogServiceError
+        Service unreachable, silent, answering an HTTP error or an ``Error`` line, no
+        table or no source; ``name`` not one of drizzlepac's ``SUPPORTED_CATALOGS``.
+    """
     amutils = import_drizzlepac("haputils.astrometric_utils")
+    if name.upper() not in amutils.SUPPORTED_CATALOGS:
+        known = ", ".join(amutils.SUPPORTED_CATALOGS)
+        raise CatalogServiceError(f"catalog {name!r} is not one drizzlepac reads (its "
+                                  f"SUPPORTED_CATALOGS: {known})")
+    timeout = SERVICE_TIMEOUT_S if timeout is None else float(timeout)
     with library_warnings():
-        table = amutils.create_astrometric_catalog([str(f) for f in files], catalog=name,
-                                                   output=None, gaia_only=False)
-    if table is None or len(table) == 0:
-        raise RuntimeError(f"the {name} catalog service returned no source")
-    return ReferenceCatalog(ra=np.asarray(table["RA"], float), dec=np.asarray(table["DEC"],
-                            float), epoch=float(epoch), name=name, source=f"service {name}",
-                            proper_motion_applied=True)
+        outwcs = amutils.build_reference_wcs([str(f) for f in files])
+        radius = amutils.compute_radius(outwcs)
+    ra0, dec0 = outwcs.wcs.crval
+    url = f"{amutils.SERVICELOCATION}/vo/CatalogSearch.aspx"
+    spec = f"RA={ra0}&DEC={dec0}&SR={radius}&FORMAT=CSV&CAT={name}&MINDET=5"
+    request = f"{url}?{spec}&EPOCH={float(epoch):.3f}"
+    status, lines = _ask_service(request, name, timeout)
+    at_epoch = True
+    if lines[0].startswith("Error"):  # drizzlepac get_catalog: try again without EPOCH
+        log.warning("the %s catalog service answered %r with EPOCH; asking again without",
+                    name, lines[0][:200])
+        request = f"{url}?{spec}"
+        status, lines = _ask_service(request, name, timeout)
+        at_epoch = False
+    if status >= 400 or lines[0].startswith("Error"):
+        raise CatalogServiceError(f"the {name} catalog service failed: HTTP {status}, "
+                                  f"{lines[0][:200]!r} ({request})")
+    if len(lines) < 2 or not lines[1].strip():
+        raise CatalogServiceError(f"the {name} catalog service answered no table ({request})")
+    try:
+        table = Table.read(lines[1:], format="ascii.csv")
+    except Exception as exc:  # astropy raises many kinds for bad tables
+        raise CatalogServiceError(f"the {name} catalog service answered no CSV table "
+                                  f"({type(exc).__name__}: {exc}; {request})") from exc
+    if len(table) == 0:
+        raise CatalogServiceError(f"the {name} catalog service has no source within "
+                                  f"{radius * 3600:.1f} arcsec of RA {ra0:.6f} Dec "
+                                  f"{dec0:.6f} ({request})")
+    try:
+        amutils.convert_astrometric_table(table, name)
+        ra, dec = _values(table, "RA", u.deg), _values(table, "DEC", u.deg)
+        pm_ra = _values(table, "pmra", u.mas / u.yr)
+        pm_dec = _values(table, "pmdec", u.mas / u.yr)
+        cat_epoch = _values(table, "epoch", u.yr)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CatalogServiceError(f"the {name} catalog service answered a table without "
+                                  f"drizzlepac's {name} columns ({type(exc).__name__}: {exc}; "
+                                  f"columns {table.colnames})") from exc
+    applied = bool(np.isfinite(pm_ra).any() or np.isfinite(pm_dec).any())
+    if not at_epoch and applied:
+        ra, dec = _carry(ra, dec, pm_ra, pm_dec, cat_epoch, epoch)
+        log.info("%s catalog service: proper motions applied here from epoch %s to %.3f",
+                 name, _epoch_range(cat_epoch), epoch)
+    good = np.isfinite(ra) & np.isfinite(dec)
+    log.info("%s catalog service: %d sources within %.1f arcsec (%s)", name, int(good.sum()),
+             radius * 3600, request)
+    return ReferenceCatalog(ra=ra[good] % 360.0, dec=dec[good], epoch=float(epoch), name=name,
+                            source=f"service {name}", proper_motion_applied=applied)
+
+
+def _ask_service(request: str, name: str, timeout: float) -> tuple[int, list[str]]:
+    """HTTP status and lines (split on CRLF, as drizzlepac does) of one GET."""
+    import requests
+
+    try:
+        # drizzlepac sends this header (sic: Content-Type on a GET)
+        response = requests.get(request, headers={"Content-Type": "text/csv"},
+                                timeout=timeout)
+    except requests.Timeout as exc:
+        raise CatalogServiceError(f"the {name} catalog service did not answer within "
+                                  f"{timeout:g} s ({request})") from exc
+    except requests.RequestException as exc:
+        reason = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else exc
+        raise CatalogServiceError(f"the {name} catalog service could not be reached "
+                                  f"({reason}; {request})") from exc
+    with response:
+        text = response.content.decode("utf-8", errors="replace")
+    return response.status_code, text.split("\r\n")
 
 
 def observation_epoch(files: Sequence[str | Path]) -> float:
