@@ -5,8 +5,9 @@
 :mod:`.stage` (the core's ``drizzle`` hook implementation, registered ``trylast``), one
 module per step:
 
-* :mod:`.inputs` — ASN / RAW / FLT / FLC resolution, DRIZCORR, FLT and FLC lists, bad
-  input rejected early naming the file (runastrodriz ``process``, ``_analyze_exposure``);
+* :mod:`.inputs` — ASN / RAW / FLT / FLC (WFPC2: D0M / C0M + C1M) resolution, DRIZCORR,
+  FLT and FLC lists, bad input rejected early naming the file (runastrodriz ``process``,
+  ``_analyze_exposure``); WFPC2 c0m/c1m converted to FLTs by drizzlepac;
 * :mod:`.trailer` — ``<root>.tra``: our log, the libraries' logs and what AstroDrizzle
   prints;
 * :mod:`.switches` — ``ASTROMETRY_COMPUTE_APOSTERIORI`` / ``ASTROMETRY_APPLY_APRIORI``
@@ -39,9 +40,26 @@ Notes for the next engineer
 * AstroDrizzle writes into the working directory and edits its inputs (DQ, MDRIZSKY):
   :mod:`.astrodrizzle` runs it on copies, chdir'ed into their directory.
 * ``import drizzlepac`` takes 3-6 s here; import it lazily (:func:`~._thirdparty.import_drizzlepac`).
-* WFPC2: the stage is registered for the four chips; calibrated inputs must already be
-  in drizzlepac's FLT layout (``wfpc2Data.wfpc2_to_flt``); c0m/c1m conversion is not
-  wired in (no such files to test on).
+* WFPC2: the stage is registered for the four chips; run for any of them it drizzles
+  every chip of the files (runastrodriz drizzles whole exposures).  Inputs:
+  ``<root>_c0m.fits`` with ``<root>_c1m.fits`` beside it, an ``_asn`` naming WFPC2 members (c0m preferred, else ``_flt``), a
+  ``_d0m`` (DRIZCORR read there, as runastrodriz), or FLTs already converted.  Each c0m
+  is checked (INSTRUME, the groups NEXTEND announces, one chip per group, the stage's
+  chip present; its c1m with the same groups) and converted on a private copy in the
+  scratch directory by drizzlepac's own ``wfpc2Data.wfpc2_to_flt`` then ``photeq``
+  (``ref_phot_ext`` WF3), as runastrodriz ``process`` does; products are ``<asn>_drw``
+  plus the updated ``<root>_flt`` and their headerlets.  A missing c1m is an error
+  (``wfpc2_to_flt`` would use an all-zero DQ); ``-p allow_missing_c1m=true`` accepts
+  that.  The cosmic-ray step takes the WFPC2 thresholds runastrodriz takes from
+  ``config_utils.get_wfpc2_pars`` (:func:`.astrodrizzle.cr_parameters`; AstroDrizzle's
+  defaults flagged most PC1 star cores).  Not done: ``wfpc2Data.apply_bestrefs`` (CRDS:
+  network), the rest of that WFPC2 parameter set (the final drizzle's settings are the
+  same for every instrument; the default output scale is PC1's, 0.0455"), c0f/GEIS
+  layouts (``wfpc2_to_flt`` takes MEF only).  Proven on simulated c0m/c1m
+  (``simulate_flt_asn(..., layout="c0m")``), not on archive files: none are in
+  ``../shared/data``.  A chip with no source found gets no fitted WCS from :mod:`.align`,
+  so that exposure's a posteriori fit cannot be applied and the candidate is discarded
+  (default WCS kept); drizzlepac applies a group's fit to all its chips.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from typing import Any
 from ._thirdparty import import_drizzlepac, library_warnings
 from .trailer import Trailer
 
-__all__ = ["PRODUCT_SUFFIXES", "FinalParameters", "run_astrodrizzle", "single_images"]
+__all__ = ["PRODUCT_SUFFIXES", "WFPC2_CR_KEYS", "FinalParameters", "cr_parameters",
+           "run_astrodrizzle", "single_images"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,31 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
+#: The cosmic-ray step's parameters runastrodriz takes for WFPC2 from drizzlepac's own
+#: configuration (``runastrodriz.process``: ``config_utils.get_wfpc2_pars(files)
+#: ['astrodrizzle'].outpars``; ACS and WFC3 take them from their MDRIZTAB reference
+#: file instead, which is not read here: AstroDrizzle's defaults stand in).  AstroDrizzle's
+#: defaults (``driz_cr_snr`` "3.5 3.0", ``driz_cr_scale`` "1.2 0.7") flag most star
+#: cores of the undersampled PC1 (20-73 % of its pixels on simulated fields).
+WFPC2_CR_KEYS = ("combine_type", "combine_nsigma", "combine_nlow", "combine_nhigh",
+                 "combine_maskpt", "combine_grow", "driz_cr_snr", "driz_cr_scale",
+                 "driz_cr_grow", "driz_cr_ctegrow")
+
+
+def cr_parameters(files: Sequence[Path]) -> dict[str, Any]:
+    """Instrument-specific parameters of the cosmic-ray step (WFPC2: drizzlepac's, see
+    :data:`WFPC2_CR_KEYS`; others: none, AstroDrizzle's defaults)."""
+    from astropy.io import fits
+
+    instrument = str(fits.getval(files[0], "INSTRUME", 0)).strip().upper() if files else ""
+    if instrument != "WFPC2":
+        return {}
+    config_utils = import_drizzlepac("haputils.config_utils")
+    with library_warnings(collect=False):
+        pars = config_utils.get_wfpc2_pars([str(f) for f in files])["astrodrizzle"].outpars
+    return {key: pars[key] for key in WFPC2_CR_KEYS if key in pars}
+
+
 def run_astrodrizzle(files: Sequence[Path], workdir: Path, root: str, mode: str, *,
                      good_bits: int = 0, final: FinalParameters | None = None) -> Path:
     """Run AstroDrizzle on ``files`` (all in ``workdir``); return the product path.
@@ -106,6 +132,7 @@ def run_astrodrizzle(files: Sequence[Path], workdir: Path, root: str, mode: str,
     if mode == "crs":
         common.update(driz_sep_kernel="turbo", driz_sep_fillval=0.0, final_fillval="INDEF",
                       resetbits=0, in_memory=True, clean=True, num_cores=1)
+        common.update(cr_parameters([workdir / n for n in names]))
     elif mode == "verify":
         # runastrodriz reset_mdriztab_nocr: no CR identification, single images on disk
         common.update(resetbits=0, static=False, skysub=True, driz_separate=True,

@@ -6,12 +6,14 @@
 
 The recipe (:func:`drizzle_exposures`, the core's ``drizzle`` hook implementation):
 
-1. **Inputs** (:mod:`.inputs`): ASN / RAW / FLT / FLC; DRIZCORR=OMIT skips (``force``
-   overrides); unusable exposures skipped with the reason; bad input is an error
-   naming the file.
+1. **Inputs** (:mod:`.inputs`): ASN / RAW / FLT / FLC, WFPC2 D0M / C0M (+ C1M);
+   DRIZCORR=OMIT skips (``force`` overrides); unusable exposures skipped with the
+   reason; bad input is an error naming the file.
 2. **Scratch**: everything happens in ``DIR/.<root>.drizzle-*`` on copies — the inputs
    are never touched — and only a finished run moves its files into ``DIR``.  A
    failed run leaves the trailer ``DIR/<root>.tra`` (saying why) and nothing else.
+   WFPC2 c0m/c1m pairs become ``<root>_flt.fits`` there first (drizzlepac
+   ``wfpc2_to_flt`` and ``photeq``, :func:`~.inputs.convert_wfpc2`).
 3. **Pipeline-default WCS** (:mod:`.wcs`) on the copies.
 4. **Candidates**, each in its own sub-directory (runastrodriz's ``verify_alignment``):
    the pipeline default (AstroDrizzle with CR identification, then a verification
@@ -61,7 +63,7 @@ from ..options import (
 )
 from ._thirdparty import library_warnings
 from .astrodrizzle import FinalParameters, run_astrodrizzle, single_images
-from .inputs import DrizzleInputs, resolve_inputs
+from .inputs import DrizzleInputs, convert_wfpc2, resolve_inputs
 from .switches import Switches, astrometry_environment, resolve_switches
 from .trailer import Trailer, trailer_root
 from .wcs import set_card
@@ -128,6 +130,9 @@ DRIZZLE_PARAMS: tuple[Param, ...] = (
           "verified (hstcal's check beside runastrodriz's; none: the anchor's rule alone)"),
     Param("headerlets", as_bool, True, "write <exposure>_hlet.fits of the final WCS"),
     Param("keep_scratch", as_bool, False, "keep the scratch directory (debugging)"),
+    Param("allow_missing_c1m", as_bool, False,
+          "WFPC2: drizzle a c0m whose c1m is missing with an all-zero DQ, as drizzlepac's "
+          "wfpc2_to_flt does (default: an error)"),
 )
 
 
@@ -253,7 +258,8 @@ class _DrizzleRun:
         log.info("final drizzle: %s", self.final)
         report: dict[str, Any] = {"products": [], "exposures": [], "headerlets": [],
                                   "skipped": [], "solution": None, "candidates": []}
-        inputs = resolve_inputs(self.paths, self.detector)
+        inputs = resolve_inputs(self.paths, self.detector,
+                                allow_missing_c1m=bool(self.options.get("allow_missing_c1m")))
         report["skipped"].extend(inputs.skipped)
         self._log_inputs(inputs)
         if inputs.drizcorr == "OMIT":
@@ -270,6 +276,8 @@ class _DrizzleRun:
             log.warning("astrodrizzle skipped: %s", reason)
             report["skipped"].append((inputs.product_root, reason))
             return report
+        if inputs.to_convert:  # WFPC2 c0m/c1m -> FLT (runastrodriz process)
+            inputs = convert_wfpc2(inputs, self.scratch / "wfpc2")
 
         focus = self._focus_pars(inputs)
         default = self._default_candidate(inputs)

@@ -35,18 +35,43 @@ Files: ``<rootname>_<suffix>.fits`` (PRIMARY + SCI/ERR/DQ per chip, EXTVER 1 bei
 chip with the highest CCDCHIP, as on ACS/WFC and WFC3/UVIS; plus SAMP/TIME on MULTIACCUM
 detectors; a detector registered per chip, WFPC2, names its chip in the SCI header's
 DETECTOR and its readout in the primary MODE, where stwcs reads them),
+or, with ``layout="c0m"`` (WFPC2), ``<rootname>_c0m.fits`` + ``<rootname>_c1m.fits`` as
+the archive delivers calibrated WFPC2 data (see *The c0m layout* below),
 ``<asn_id>_asn.fits`` (MEMNAME/MEMTYPE/MEMPRSNT: EXP-DTH members and one PROD-DTH
 product, as HST association tables), ``<asn_id>_truth.ecsv`` (ra, dec, flux in e⁻/s
 [, pm_ra, pm_dec, epoch]) and ``<asn_id>_truth.json`` (dithers, errors, true WCS of
 every chip).  Not modelled: PSF wings (the PSF is a Gaussian core), intrapixel
-sensitivity, CTE, saturation, hot pixels, flat-field structure, chip-dependent
-distortion.
+sensitivity, CTE, saturation (but the c0m's 12-bit ADC ceiling), hot pixels, flat-field
+structure, chip-dependent distortion.
+
+The c0m layout (detectors registered per chip: WFPC2)
+-----------------------------------------------------
+What drizzlepac's ``wfpc2Data.wfpc2_to_flt`` and stwcs read: a data-less primary
+(INSTRUME, ROOTNAME, FILENAME, MODE=FULL, FILTNAM1/FILTNAM2, ATODGAIN, EXPTIME,
+DARKTIME, EXPSTART, PA_V3, DRIZCORR...) and one ``SCI`` extension per chip (EXTVER 1-4
+= DETECTOR 1-4: PC1, WF2, WF3, WF4, every chip of the instrument in the registry) in DN
+(float32, OUTDTYPE=REAL), with its TAN WCS, ORIENTAT, GPIXELS and PHOTMODE/PHOTFLAM; the
+``_c1m`` holds the data quality in the same groups (EXTNAME ``SCI``, int16, as the
+archive's MEF files and drizzlepac ``wfpc2Data.DQ_EXTNS`` have it).  Each chip has its
+own registered pixel scale, gain and read noise (ATODGAIN setting); the sky, a rate per
+area, is ``sky_e_per_s`` on a pixel of ``detector``'s chip, scaled by pixel area on
+the others (PC1 pixels see 0.21 of a WF pixel's sky).  Geometry follows
+the pyramid (real headers, u5780205r in ``../shared/data/hst/wfpc2``: ORIENTAT of PC1,
+WF2, WF3, WF4 = -85.16, 4.32, 94.64, -174.80): chip k is rotated 90°·(k-1) from PC1,
+whose +y axis is at ``pa_v3 + orientat_offset_deg``, and each chip's pixel (1, 1) corner
+sits by the pyramid apex, the pointing.  Dithers move the apex along PC1's axes; a
+:class:`WcsError` shifts the apex and rotates the whole camera about it.  Pixels above
+the ADC full scale (``saturation_dn``, 4095 DN) are clipped and flagged with the
+detector's saturation bit (WFPC2 DHB Table 3.4: 8).  PHOTFLAM is one nominal
+sensitivity per e⁻/s times the chip's gain (the same stars give the same flux on every
+chip once drizzlepac's ``photeq`` has equalised them).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +95,7 @@ from .starfield import (
 )
 
 __all__ = [
+    "LAYOUTS",
     "ChipTruth",
     "ExposureTruth",
     "FltTruth",
@@ -85,6 +111,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _SECONDS_PER_DAY = 86400.0
+
+#: File layouts :func:`simulate_flt_asn` writes.
+LAYOUTS = ("flt", "c0m")
+# c0m layout (module docstring): each chip is turned 90 deg from the previous one about
+# the pyramid apex, its pixel (1, 1) corner this many of its pixels from the apex.
+_C0M_CHIP_TURN_DEG = 90.0
+_C0M_APEX_GAP_PX = 2.0
+# nominal inverse sensitivity per e-/s (erg cm-2 s-1 A-1), not a throughput model: it
+# makes WF3's PHOTFLAM 1.9e-18 per DN/s at ATODGAIN 7
+_PHOTFLAM_PER_E = 2.7e-19
+_STMAG_ZEROPOINT = -21.1  # PHOTZPT of every WFPC2 header
 
 
 @dataclass(frozen=True)
@@ -176,7 +213,15 @@ class FltTruth:
 
     @property
     def files(self) -> list[Path]:
+        """The science files (``_flt``/``_flc``, or ``_c0m``)."""
         return [self.asn_path.parent / e.filename for e in self.exposures]
+
+    @property
+    def dq_files(self) -> list[Path]:
+        """The ``_c1m`` data-quality files of the c0m layout (empty for FLT/FLC)."""
+        if self.parameters.get("layout") != "c0m":
+            return []
+        return [f.with_name(f.name.replace("_c0m.fits", "_c1m.fits")) for f in self.files]
 
 
 # --------------------------------------------------------------------------- WCS
@@ -350,7 +395,7 @@ def simulate_flt_asn(out_dir: str | Path, detector: Detector, *, n_exposures: in
                      sky_e_per_s: float | None = None, dark_e_per_s: float | None = None,
                      cr_rate: float | None = None, gain: float | None = None,
                      start_mjd: float = 58000.0, seed: int = 0, asn_id: str | None = None,
-                     suffix: str = "flt",
+                     suffix: str = "flt", layout: str = "flt",
                      extra_primary: Mapping[str, Any] | None = None) -> FltTruth:
     """Write a dithered association of calibrated exposures of a star field.
 
@@ -394,7 +439,8 @@ def simulate_flt_asn(out_dir: str | Path, detector: Detector, *, n_exposures: in
     cr_rate : float, optional
         Cosmic rays cm⁻² s⁻¹; default :data:`HST_CR_RATE`, 0 on MULTIACCUM detectors.
     gain : float, optional
-        Gain setting; default the detector's highest (ACS/WFC's post-2005 default is 2).
+        Gain setting; default the detector's highest (ACS/WFC's post-2005 default is 2),
+        the lowest (ATODGAIN 7) in the c0m layout.
     start_mjd : float
         EXPSTART of the first exposure.
     seed : int
@@ -402,7 +448,12 @@ def simulate_flt_asn(out_dir: str | Path, detector: Detector, *, n_exposures: in
     asn_id : str, optional
         9-character association id; members are ``asn_id[:6] + "01q"``, ``"02q"``...
     suffix : str
-        File suffix, ``"flt"`` or ``"flc"``.
+        File suffix, ``"flt"`` or ``"flc"`` (FLT layout).
+    layout : {"flt", "c0m"}
+        ``"flt"``: calibrated FLT/FLC files.  ``"c0m"``: WFPC2's ``_c0m``/``_c1m`` pair
+        holding every chip registered for the instrument (``detector`` is one of them;
+        ``shape`` is each chip's; ``n_chips``, ``chip_gap_px``, ``sip_amplitude_px`` do
+        not apply); see the module docstring.
     extra_primary : mapping, optional
         More primary keywords (a plugin adds FILTER1/FILTER2 for ACS, for instance).
 
@@ -410,33 +461,37 @@ def simulate_flt_asn(out_dir: str | Path, detector: Detector, *, n_exposures: in
     -------
     FltTruth
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if suffix not in ("flt", "flc"):
+        raise ValueError(f"suffix must be 'flt' or 'flc', got {suffix!r}")
+    if not np.isfinite(exptime) or exptime <= 0:
+        raise ValueError(f"exptime must be finite and > 0, got {exptime!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     multiaccum = bool(detector.extra.get("multiaccum", False))
+    if layout == "c0m":
+        # ATODGAIN 7 unless asked: WFPC2's default gain (15, optional, for bright targets)
+        gain = float(min(detector.gains) if gain is None else gain)
+        return _simulate_c0m(
+            out, detector, rng, n_exposures=n_exposures, dithers_arcsec=dithers_arcsec,
+            wcs_error=wcs_error, shape=shape, n_chips=n_chips, chip_gap_px=chip_gap_px,
+            filter_name=filter_name, psf_fwhm=psf_fwhm, exptime=exptime, target=target,
+            pa_v3=pa_v3, orientat_offset_deg=orientat_offset_deg,
+            sip_amplitude_px=sip_amplitude_px, catalog=catalog, n_stars=n_stars,
+            flux_range=flux_range, proper_motion_mas_yr=proper_motion_mas_yr,
+            catalog_epoch=catalog_epoch, sky_e_per_s=sky_e_per_s, dark_e_per_s=dark_e_per_s,
+            cr_rate=cr_rate, gain=gain, start_mjd=start_mjd, seed=seed, asn_id=asn_id,
+            suffix=suffix, extra_primary=extra_primary)
     gain = float(max(detector.gains) if gain is None else gain)
     chips, half_size_px = _layout(detector, shape, n_chips, chip_gap_px, gain)
     scale = float(detector.pixel_scale_arcsec)
     asn_id, rootnames = _hst_names(asn_id, str(detector.extra.get("rootname_prefix", "x")),
                                    int(seed), int(n_exposures))
     n = len(rootnames)
-    if suffix not in ("flt", "flc"):
-        raise ValueError(f"suffix must be 'flt' or 'flc', got {suffix!r}")
-    if not np.isfinite(exptime) or exptime <= 0:
-        raise ValueError(f"exptime must be finite and > 0, got {exptime!r}")
-    if dithers_arcsec is None:
-        # Dither steps of a few pixels plus a fraction, as HST's line/box patterns do.
-        dithers = [(2.5 * k * scale, 1.5 * k * scale) for k in range(n)]
-    else:
-        dithers = [(float(dx), float(dy)) for dx, dy in dithers_arcsec]
-        if len(dithers) != n:
-            raise ValueError(f"dithers_arcsec has {len(dithers)} offsets for {n} exposures")
-    if wcs_error is None or isinstance(wcs_error, WcsError):
-        errors = [wcs_error or WcsError()] * n
-    else:
-        errors = list(wcs_error)
-        if len(errors) != n:
-            raise ValueError(f"wcs_error has {len(errors)} entries for {n} exposures")
+    dithers = _dither_list(dithers_arcsec, n, scale)
+    errors = _error_list(wcs_error, n)
     filter_name = filter_name or ("F160W" if multiaccum else "F606W")
     fwhm = float(psf_fwhm) if psf_fwhm is not None else psf_fwhm_arcsec(
         filter_name, scale, wavelength_unit_nm=10.0 if multiaccum else 1.0)
@@ -508,6 +563,38 @@ def simulate_flt_asn(out_dir: str | Path, detector: Detector, *, n_exposures: in
         write_atomic(fits.HDUList(hdus), out / name)
         exposures.append(exposure)
 
+    parameters = {"detector": detector.name, "n_exposures": n, "seed": int(seed),
+                  "filter": filter_name, "psf_fwhm_arcsec": fwhm, "exptime": float(exptime),
+                  "target": list(map(float, target)), "pa_v3": float(pa_v3),
+                  "orientat": orientat, "sip": sip, "sky_e_per_s": sky, "dark_e_per_s": dark,
+                  "cr_rate": cr_rate, "gain": gain, "chip_shape": list(chips[0].shape),
+                  "n_chips": len(chips), "suffix": suffix, "layout": "flt"}
+    return _finish(out, detector, asn_id, rootnames, target, catalog, exposures, parameters)
+
+
+def _dither_list(dithers_arcsec, n: int, scale: float) -> list[tuple[float, float]]:
+    if dithers_arcsec is None:
+        # Dither steps of a few pixels plus a fraction, as HST's line/box patterns do.
+        return [(2.5 * k * scale, 1.5 * k * scale) for k in range(n)]
+    dithers = [(float(dx), float(dy)) for dx, dy in dithers_arcsec]
+    if len(dithers) != n:
+        raise ValueError(f"dithers_arcsec has {len(dithers)} offsets for {n} exposures")
+    return dithers
+
+
+def _error_list(wcs_error, n: int) -> list[WcsError]:
+    if wcs_error is None or isinstance(wcs_error, WcsError):
+        return [wcs_error or WcsError()] * n
+    errors = list(wcs_error)
+    if len(errors) != n:
+        raise ValueError(f"wcs_error has {len(errors)} entries for {n} exposures")
+    return errors
+
+
+def _finish(out: Path, detector: Detector, asn_id: str, rootnames: Sequence[str], target,
+            catalog: Table, exposures: list[ExposureTruth], parameters: dict[str, Any]
+            ) -> FltTruth:
+    """Write the association table, the truth catalog and the truth JSON."""
     asn_path = write_asn_table(out / f"{asn_id}_asn.fits", asn_id, rootnames, primary={
         "INSTRUME": detector.instrument, "DETECTOR": detector.detector,
         "PRIMESI": detector.instrument, "TARGNAME": "SIMULATED-FIELD",
@@ -515,19 +602,254 @@ def simulate_flt_asn(out_dir: str | Path, detector: Detector, *, n_exposures: in
     catalog_path = out / f"{asn_id}_truth.ecsv"
     with atomic_path(catalog_path) as tmp:
         catalog.write(tmp, format="ascii.ecsv", overwrite=True)
-    parameters = {"detector": detector.name, "n_exposures": n, "seed": int(seed),
-                  "filter": filter_name, "psf_fwhm_arcsec": fwhm, "exptime": float(exptime),
-                  "target": list(map(float, target)), "pa_v3": float(pa_v3),
-                  "orientat": orientat, "sip": sip, "sky_e_per_s": sky, "dark_e_per_s": dark,
-                  "cr_rate": cr_rate, "gain": gain, "chip_shape": list(chips[0].shape),
-                  "n_chips": len(chips), "suffix": suffix}
     truth = FltTruth(asn_id=asn_id, asn_path=asn_path, catalog_path=catalog_path,
                      truth_path=out / f"{asn_id}_truth.json", catalog=catalog,
                      exposures=exposures, parameters=parameters)
     _save_truth_json(truth)
-    log.info("wrote %d simulated %s/%s exposures (%s) to %s", n, detector.instrument,
-             detector.detector, asn_id, out)
+    log.info("wrote %d simulated %s/%s exposures (%s, %s layout) to %s", len(exposures),
+             detector.instrument, detector.detector, asn_id, parameters["layout"], out)
     return truth
+
+
+# --------------------------------------------------------------------------- c0m layout
+def _chip_family(detector: Detector) -> list[Detector]:
+    """Every chip registered for ``detector``'s instrument, by chip number (WFPC2: PC1,
+    WF2, WF3, WF4); ``detector`` stands in for its own chip."""
+    def per_chip(d: Detector) -> bool:
+        return d.extra.get("chip_keyword") == "DETECTOR" and "chip" in d.extra
+
+    if not per_chip(detector):
+        raise ValueError(f"layout='c0m' is for detectors registered per chip (WFPC2); "
+                         f"{detector.name} is not")
+    from ..registry import get_registry
+
+    family = {int(e.detector.extra["chip"]): e.detector
+              for e in get_registry().detectors.values()
+              if e.detector.instrument == detector.instrument and per_chip(e.detector)}
+    family[int(detector.extra["chip"])] = detector
+    return [family[c] for c in sorted(family)]
+
+
+def _simulate_c0m(out: Path, detector: Detector, rng: np.random.Generator, *, n_exposures,
+                  dithers_arcsec, wcs_error, shape, n_chips, chip_gap_px, filter_name,
+                  psf_fwhm, exptime, target, pa_v3, orientat_offset_deg, sip_amplitude_px,
+                  catalog, n_stars, flux_range, proper_motion_mas_yr, catalog_epoch,
+                  sky_e_per_s, dark_e_per_s, cr_rate, gain, start_mjd, seed, asn_id, suffix,
+                  extra_primary) -> FltTruth:
+    """:func:`simulate_flt_asn` with ``layout="c0m"`` (see the module docstring)."""
+    if n_chips is not None or chip_gap_px is not None:
+        raise ValueError("n_chips and chip_gap_px do not apply to layout='c0m': the file "
+                         "holds every chip of the instrument")
+    if sip_amplitude_px:
+        raise ValueError("layout='c0m' writes TAN headers (WFPC2's distortion comes from "
+                         "IDCTAB/DGEOFILE): sip_amplitude_px must be 0")
+    if suffix != "flt":
+        raise ValueError("suffix applies to the FLT layout; layout='c0m' writes _c0m/_c1m")
+    family = _chip_family(detector)
+    for d in family:
+        if gain not in d.amplifiers:
+            raise ValueError(f"gain {gain!r} is not a setting of {d.name}: {d.gains}")
+    ny, nx = (int(v) for v in (shape if shape is not None
+                                else detector.extra.get("chip_shape", detector.shape)))
+    if ny < 8 or nx < 8:
+        raise ValueError(f"shape must be at least 8x8 per chip, got {(ny, nx)}")
+    chips = [_Chip(extver=k + 1, ccdchip=int(d.extra["chip"]), shape=(ny, nx),
+                   crpix=((nx + 1) / 2.0, (ny + 1) / 2.0), amps=(d.amplifiers[gain][0],))
+             for k, d in enumerate(family)]
+    scales = [float(d.pixel_scale_arcsec) for d in family]
+    asn_id, rootnames = _hst_names(asn_id, str(detector.extra.get("rootname_prefix", "u")),
+                                   int(seed), int(n_exposures))
+    n = len(rootnames)
+    dithers = _dither_list(dithers_arcsec, n, float(detector.pixel_scale_arcsec))
+    errors = _error_list(wcs_error, n)
+    filter_name = filter_name or "F606W"
+    fwhms = [float(psf_fwhm) if psf_fwhm is not None else psf_fwhm_arcsec(filter_name, sc)
+             for sc in scales]
+    sky = float(sky_e_per_s if sky_e_per_s is not None else 0.1)
+    dark = float(dark_e_per_s if dark_e_per_s is not None else 0.005)
+    cr_rate = float(cr_rate if cr_rate is not None else HST_CR_RATE)
+    first = float(pa_v3) + float(orientat_offset_deg)
+    orientats = [first + _C0M_CHIP_TURN_DEG * k for k in range(len(chips))]
+    cds = [_cd_matrix(sc, o) for sc, o in zip(scales, orientats)]
+    # tangent-plane vector (deg, east/north) from the apex to each chip's CRPIX
+    apex_px = 1.0 - _C0M_APEX_GAP_PX
+    offsets = [cd @ (np.asarray(c.crpix) - apex_px) for cd, c in zip(cds, chips)]
+    if catalog is None:
+        reach = (max(np.hypot(nx + _C0M_APEX_GAP_PX, ny + _C0M_APEX_GAP_PX) * sc
+                     for sc in scales) + max(np.hypot(*d) for d in dithers) + 2.0)
+        catalog = make_star_catalog(target, (reach, reach), n_stars, rng, flux_range=flux_range,
+                                    proper_motion_mas_yr=proper_motion_mas_yr,
+                                    epoch=catalog_epoch)
+    for column in ("ra", "dec", "flux"):
+        if column not in catalog.colnames:
+            raise ValueError(f"catalog must have columns ra, dec, flux; {column!r} is missing")
+    flux = np.asarray(catalog["flux"], np.float64)
+    saturation = float(detector.saturation_dn.get(gain, np.inf))
+    sat_bit = _saturation_bit(detector)
+    base = {"instrument": detector.instrument, "filter_name": filter_name,
+            "exptime": float(exptime), "target": target, "pa_v3": float(pa_v3),
+            "gain": gain, "asn_id": asn_id, "n_chips": len(chips), "saturation": saturation,
+            "extra_primary": dict(extra_primary or {})}
+
+    exposures: list[ExposureTruth] = []
+    for k, (root, dither, error) in enumerate(zip(rootnames, dithers, errors)):
+        start = float(start_mjd) + k * (float(exptime) + 100.0) / _SECONDS_PER_DAY
+        epoch = float(Time(start, format="mjd", scale="utc").jyear)
+        # the apex moves along PC1's axes (POSTARG-like); the error shifts it and turns
+        # the whole camera about it
+        apex = _offset_crval(chips[0].crpix, target, cds[0],
+                             (cds[0] @ (np.array(dither) / scales[0])) * 3600.0)
+        head_apex = _offset_crval(chips[0].crpix, apex, cds[0], error.shift_arcsec)
+        turn = _rotation(error.rotation_deg)
+        ra, dec = positions_at_epoch(catalog, epoch)
+        name, dq_name = f"{root}_c0m.fits", f"{root}_c1m.fits"
+        primary = _c0m_primary(base, root, name, start)
+        sci_hdus: list = [fits.PrimaryHDU(header=primary)]
+        dq_primary = primary.copy()
+        dq_primary["FILENAME"] = dq_name
+        dq_primary["FILETYPE"] = "SDQ"
+        dq_hdus: list = [fits.PrimaryHDU(header=dq_primary)]
+        exposure = ExposureTruth(rootname=root, filename=name, dither_arcsec=dither,
+                                 wcs_error=error, expstart=start, exptime=float(exptime),
+                                 epoch=epoch)
+        for chip, d, cd, offset, fwhm, orientat, scale in zip(chips, family, cds, offsets,
+                                                              fwhms, orientats, scales):
+            true_crval = _offset_crval(chip.crpix, apex, cd, offset * 3600.0)
+            true_header = _wcs_header(chip.crpix, true_crval, cd, {})
+            head_crval = _offset_crval(chip.crpix, head_apex, cd, (turn @ offset) * 3600.0)
+            head_wcs = _wcs_header(chip.crpix, head_crval, turn @ cd, {})
+            x, y = WCS(true_header).all_world2pix(ra, dec, 0, tolerance=1e-10, maxiter=100)
+            sigma_px = fwhm / FWHM_PER_SIGMA / scale
+            # sky is per area: the given rate is per pixel of ``detector``'s chip
+            chip_sky = sky * (scale / float(detector.pixel_scale_arcsec)) ** 2
+            sci_e, _, crs = _chip_electrons(chip, x, y, flux * exptime, sigma_px, chip_sky,
+                                            dark, cr_rate, float(exptime), d, rng)
+            dn = sci_e / chip.amps[0].gain
+            dq = np.zeros(chip.shape, np.int16)
+            over = dn > saturation  # the 12-bit ADC full scale (SATURATE)
+            dn[over] = saturation
+            dq[over] |= sat_bit
+            on_chip = (x >= -0.5) & (x < nx - 0.5) & (y >= -0.5) & (y < ny - 0.5)
+            exposure.chips.append(ChipTruth(extver=chip.extver, ccdchip=chip.ccdchip,
+                                            true_header=true_header,
+                                            star_id=np.flatnonzero(on_chip),
+                                            x=x[on_chip], y=y[on_chip], crs=crs))
+            sci_hdus.append(_c0m_sci_hdu(base, chip, root, head_wcs,
+                                         orientat + error.rotation_deg, dn, dq, sat_bit))
+            dq_header = fits.Header()
+            dq_header["ROOTNAME"] = root
+            dq_header["DETECTOR"] = (chip.ccdchip, "CCD detector: PC 1, WFC 2-4")
+            dq_header["BUNIT"] = "UNITLESS"
+            dq_hdus.append(fits.ImageHDU(dq, header=dq_header, name="SCI", ver=chip.extver))
+        write_atomic(fits.HDUList(dq_hdus), out / dq_name)  # the c1m first: a c0m on disk
+        write_atomic(fits.HDUList(sci_hdus), out / name)  # always has its c1m
+        exposures.append(exposure)
+
+    parameters = {"detector": detector.name, "n_exposures": n, "seed": int(seed),
+                  "filter": filter_name, "psf_fwhm_arcsec": fwhms, "exptime": float(exptime),
+                  "target": list(map(float, target)), "pa_v3": float(pa_v3),
+                  "orientat": orientats, "sip": {}, "sky_e_per_s": sky,
+                  "dark_e_per_s": dark, "cr_rate": cr_rate, "gain": gain,
+                  "chip_shape": [ny, nx], "n_chips": len(chips),
+                  "chips": [d.name for d in family], "suffix": "c0m", "layout": "c0m"}
+    return _finish(out, detector, asn_id, rootnames, target, catalog, exposures, parameters)
+
+
+def _saturation_bit(detector: Detector) -> int:
+    """The DQ bit the detector's flags describe as saturation (WFPC2: 8, A/D)."""
+    bits = [b for b, text in sorted(detector.dq_flags.items()) if "saturat" in text.lower()]
+    return int(bits[0]) if bits else 256  # DQ_STANDARD_HST full-well saturation
+
+
+def _c0m_primary(base: Mapping[str, Any], root: str, name: str, start: float) -> fits.Header:
+    """A calibrated WFPC2 primary header (keywords of the archive's c0m files)."""
+    iso = Time(start, format="mjd", scale="utc").isot
+    end = start + base["exptime"] / _SECONDS_PER_DAY
+    filt = base["filter_name"]
+    hdr = fits.Header()
+    hdr["NEXTEND"] = (base["n_chips"], "Number of standard extensions")
+    hdr["FILENAME"] = (name, "File name")
+    hdr["FILETYPE"] = ("SCI", "shp, ext, edq, sdq, sci")
+    hdr["TELESCOP"] = "HST"
+    hdr["INSTRUME"] = (base["instrument"], "identifier for instrument used to acquire data")
+    hdr["EQUINOX"] = 2000.0
+    hdr["ROOTNAME"] = (root, "rootname of the observation set")
+    hdr["PRIMESI"] = base["instrument"]
+    hdr["TARGNAME"] = "SIMULATED-FIELD"
+    hdr["RA_TARG"] = (float(base["target"][0]), "right ascension of the target (deg) (J2000)")
+    hdr["DEC_TARG"] = (float(base["target"][1]), "declination of the target (deg) (J2000)")
+    hdr["PROPOSID"] = 99999
+    hdr["MODE"] = ("FULL", "instr. mode: FULL (full res.), AREA (area int.)")
+    hdr["SERIALS"] = ("OFF", "serial clocks: ON, OFF")
+    hdr["IMAGETYP"] = ("EXT", "DARK/BIAS/IFLAT/UFLAT/VFLAT/KSPOT/EXT/ECAL")
+    hdr["CDBSFILE"] = "NO"
+    hdr["FILTNAM1"] = (filt, "first filter name")
+    hdr["FILTNAM2"] = ("", "second filter name")
+    hdr["SHUTTER"] = ("A", "Shutter in place at beginning of the exposure")
+    hdr["ATODGAIN"] = (base["gain"], "Analog to Digital Gain (Electrons/DN)")
+    for switch in ("MASKCORR", "ATODCORR", "BLEVCORR", "BIASCORR", "DARKCORR", "FLATCORR",
+                   "SHADCORR", "DOPHOTOM"):
+        hdr[switch] = "COMPLETE"
+    hdr["OUTDTYPE"] = ("REAL", "Output image datatype: REAL, LONG, SHORT")
+    hdr["DRIZCORR"] = ("PERFORM", "drizzle processing")
+    # No reference files: drizzlepac/stwcs must use the header WCS as it is.
+    for key in ("MASKFILE", "ATODFILE", "BIASFILE", "DARKFILE", "FLATFILE", "SHADFILE",
+                "PHOTTAB", "IDCTAB", "OFFTAB", "DGEOFILE"):
+        hdr[key] = "N/A"
+    hdr["SATURATE"] = (int(base["saturation"]) if np.isfinite(base["saturation"]) else 0,
+                       "Data value at which saturation occurs")
+    hdr["PA_V3"] = (base["pa_v3"], "position angle of V3-axis of HST (deg)")
+    hdr["DATE-OBS"] = (iso[:10], "UT date of start of observation (yyyy-mm-dd)")
+    hdr["TIME-OBS"] = (iso[11:19], "UT time of start of observation (hh:mm:ss)")
+    hdr["EXPSTART"] = (start, "exposure start time (Modified Julian Date)")
+    hdr["EXPEND"] = (end, "exposure end time (Modified Julian Date)")
+    hdr["EXPTIME"] = (base["exptime"], "exposure duration (seconds)--calculated")
+    hdr["DARKTIME"] = (base["exptime"], "Dark time (seconds)")
+    hdr["EXPFLAG"] = ("NORMAL", "Exposure interruption indicator")
+    for key in ("QUALCOM1", "QUALCOM2", "QUALCOM3", "QUALITY"):
+        hdr[key] = ""
+    # not on archive WFPC2 files: the simulated association's id, as ACS/WFC3 files have
+    hdr["ASN_ID"] = base["asn_id"]
+    for key, value in base["extra_primary"].items():
+        hdr[key] = value
+    hdr.add_history("Simulated by hstcal_core.simulate.flt (not HST data)")
+    return hdr
+
+
+def _c0m_sci_hdu(base: Mapping[str, Any], chip: _Chip, root: str, wcs_header: fits.Header,
+                 orientat: float, dn: np.ndarray, dq: np.ndarray, sat_bit: int
+                 ) -> fits.ImageHDU:
+    """One c0m group: the chip in DN with its WCS, statistics and photometry keywords."""
+    good = dq == 0
+    values = dn[good]
+    match = re.fullmatch(r"F(\d{3,4})[A-Z]*", base["filter_name"].upper())
+    wavelength = float(match.group(1)) * 10.0 if match else 0.0  # A (CCD names: nm)
+    hdr = fits.Header()
+    hdr["ROOTNAME"] = (root, "rootname of the observation set")
+    hdr["EXPNAME"] = (root, "9 character exposure identifier")
+    hdr.update(wcs_header)
+    hdr["ORIENTAT"] = (orientat, "orientation of the image (deg)")
+    hdr["DETECTOR"] = (chip.ccdchip, "CCD detector: PC 1, WFC 2-4")
+    hdr["FILLCNT"] = (0, "number of segments containing fill")
+    hdr["ERRCNT"] = (0, "number of segments containing errors")
+    hdr["GOODMIN"] = (float(values.min()) if values.size else 0.0,
+                      'minimum value of the "good" pixels')
+    hdr["GOODMAX"] = (float(values.max()) if values.size else 0.0,
+                      'maximum value of the "good" pixels')
+    hdr["DATAMEAN"] = (float(values.mean()) if values.size else 0.0,
+                       'mean value of the "good" pixels')
+    hdr["GPIXELS"] = (int(np.count_nonzero(good)), 'number of "good" pixels (DQF = 0)')
+    hdr["ATODSAT"] = (int(np.count_nonzero(dq & sat_bit)),
+                      'number of "AtoD saturated" pixels')
+    photmode = f"{base['instrument']},{chip.ccdchip},A2D{base['gain']:g},{base['filter_name']},,CAL"
+    hdr["PHOTMODE"] = (photmode, "Photometry mode")
+    hdr["PHOTFLAM"] = (_PHOTFLAM_PER_E * chip.amps[0].gain, "Inverse Sensitivity")
+    hdr["PHOTZPT"] = (_STMAG_ZEROPOINT, "Zero point")
+    hdr["PHOTPLAM"] = (wavelength, "Pivot wavelength")
+    hdr["PHOTBW"] = (0.1 * wavelength, "RMS bandwidth of the filter (nominal)")
+    hdr["BACKGRND"] = (float(np.median(values)) if values.size else 0.0,
+                       "estimated background level")
+    return fits.ImageHDU(dn.astype(np.float32), header=hdr, name="SCI", ver=chip.extver)
 
 
 def _chip_electrons(chip: _Chip, x, y, counts, sigma_px, sky, dark, cr_rate, exptime,
@@ -583,6 +905,9 @@ def _primary_header(base: Mapping[str, Any], root: str, name: str, start: float,
     hdr["OBSMODE"] = "MULTIACCUM" if base["multiaccum"] else "ACCUM"
     hdr["APERTURE"] = base["detector"]
     hdr["FILTER"] = base["filter_name"]
+    if base["chip_detector"] is not None:  # WFPC2 names its filters so (stwcs WFPC2WCS)
+        hdr["FILTNAM1"] = base["filter_name"]
+        hdr["FILTNAM2"] = ""
     if base["mode"] is not None:
         hdr["MODE"] = (base["mode"], "instrument mode: FULL (full resolution) or AREA")
     hdr["SUBARRAY"] = bool(base["subarray"])
