@@ -5,10 +5,14 @@ these small files only exercise error paths and bookkeeping quickly.
 
 ``database_url`` runs a test on SQLite and on PostgreSQL (the server named by
 ``HSTCAL_TEST_POSTGRES``, which ``.ci/run`` starts with ``.ci/postgres.sh``).
+
+``offline`` (and :func:`refuse_network` for module-scoped fixtures) keeps the drizzle
+tests off the network and free of the astrometry switches of the shell.
 """
 
 import gc
 import os
+import socket
 import uuid
 import warnings
 from pathlib import Path
@@ -69,6 +73,38 @@ def stis_raw(tmp_path):
 
 
 POSTGRES_ENV = "HSTCAL_TEST_POSTGRES"
+
+
+ASTROMETRY_SWITCHES = ("ASTROMETRY_COMPUTE_APOSTERIORI", "ASTROMETRY_APPLY_APRIORI",
+                       "ASTROMETRY_STEP_CONTROL")
+
+
+def refuse_network(mp: pytest.MonkeyPatch, *, allow: tuple[str, ...] = ()) -> None:
+    """Refuse every socket connection except to the hosts in ``allow``, and clear the
+    astrometry switches (runastrodriz's environment variables)."""
+    connect = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if host not in allow:
+            raise OSError(f"test is offline: connection to {address!r} refused")
+        return connect(self, address)
+
+    mp.setattr(socket.socket, "connect", guarded)
+    for name in ASTROMETRY_SWITCHES:
+        mp.delenv(name, raising=False)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No connection leaves the machine; no astrometry switch leaks in from the shell."""
+    refuse_network(monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def network_guard():
+    """:func:`refuse_network`, for fixtures of a wider scope than ``monkeypatch``."""
+    return refuse_network
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

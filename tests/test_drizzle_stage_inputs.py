@@ -8,7 +8,6 @@ the output directory holds the trailer and nothing else, and the inputs are unch
 from __future__ import annotations
 
 import hashlib
-import socket
 
 import pytest
 from astropy.io import fits
@@ -28,16 +27,7 @@ from hstcal_core.drizzle.trailer import trailer_root
 from hstcal_core.errors import ConfigError, InputError
 from hstcal_core.simulate.flt import simulate_flt_asn
 
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """No test here may reach the network, and no switch leaks in from the shell."""
-    def refuse(self, address):
-        raise OSError(f"test is offline: connection to {address!r} refused")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    for name in (ENV_APOSTERIORI, ENV_APRIORI, "ASTROMETRY_STEP_CONTROL"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("offline")  # conftest: no network
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import warnings
 
 import numpy as np
@@ -25,7 +24,6 @@ from astropy.wcs import WCS
 
 from hstcal_core import get_registry, run_stage
 from hstcal_core.drizzle import align
-from hstcal_core.drizzle.switches import ENV_APOSTERIORI, ENV_APRIORI
 from hstcal_core.drizzle.wcs import pipeline_default_wcs, write_headerlet
 from hstcal_core.simulate.flt import WcsError, simulate_flt_asn
 from hstcal_core.simulate.starfield import positions_at_epoch
@@ -33,34 +31,12 @@ from hstcal_core.simulate.starfield import positions_at_epoch
 ERROR = WcsError(shift_arcsec=(0.25, -0.15), rotation_deg=0.02)
 
 
-def _offline(mp: pytest.MonkeyPatch) -> None:
-    def refuse(self, address):
-        raise OSError(f"test is offline: connection to {address!r} refused")
-
-    mp.setattr(socket.socket, "connect", refuse)
-    for name in (ENV_APOSTERIORI, ENV_APRIORI, "ASTROMETRY_STEP_CONTROL"):
-        mp.delenv(name, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    _offline(monkeypatch)
+pytestmark = pytest.mark.usefixtures("offline")  # conftest: no network
 
 
 def digests(directory):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(directory.iterdir()) if p.is_file()}
-
-
-def wcs_error_mas(path, chip):
-    """Largest distance (mas) between the file's WCS and the true one over the chip."""
-    with fits.open(path) as hdul:
-        wcs = WCS(hdul["SCI", chip.extver].header, hdul)
-        ny, nx = hdul["SCI", chip.extver].data.shape
-    yy, xx = np.mgrid[0:ny:16, 0:nx:16]
-    ra, dec = wcs.all_pix2world(xx, yy, 0)
-    tra, tdec = chip.true_wcs().all_pix2world(xx, yy, 0)
-    return float(np.max(np.hypot((ra - tra) * np.cos(np.radians(tdec)), dec - tdec)) * 3.6e6)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +51,9 @@ def association(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def aligned(association, tmp_path_factory):
+def aligned(association, tmp_path_factory, network_guard):
     mp = pytest.MonkeyPatch()
-    _offline(mp)
+    network_guard(mp)
     try:
         before = digests(association.asn_path.parent)
         out = tmp_path_factory.mktemp("aligned_out")
@@ -96,8 +72,8 @@ def test_aposteriori_fit_recovers_the_injected_error_within_5_mas(association, a
     errors = []
     for exposure in association.exposures:
         for chip in exposure.chips:
-            before = wcs_error_mas(association.asn_path.parent / exposure.filename, chip)
-            after = wcs_error_mas(out / exposure.filename, chip)
+            before = chip.wcs_error_mas(association.asn_path.parent / exposure.filename)
+            after = chip.wcs_error_mas(out / exposure.filename)
             assert before > 250.0  # the injected error, seen from the header
             errors.append(after)
     print(f"recovered WCS error: max {max(errors):.2f} mas over {len(errors)} chips")

@@ -24,18 +24,15 @@ within 1.2 mas.
 from __future__ import annotations
 
 import hashlib
-import socket
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.wcs import WCS
 from click.testing import CliRunner
 
 from hstcal_core import get_registry, run_stage
 from hstcal_core.cli import main
 from hstcal_core.drizzle.inputs import convert_wfpc2, resolve_inputs
-from hstcal_core.drizzle.switches import ENV_APOSTERIORI, ENV_APRIORI
 from hstcal_core.errors import InputError, UnknownDetectorError
 from hstcal_core.simulate.flt import WcsError, simulate_flt_asn
 
@@ -43,18 +40,7 @@ ERROR = WcsError(shift_arcsec=(0.25, -0.15), rotation_deg=0.02)
 CHIP = "wfpc2_wf3"
 
 
-def _offline(mp: pytest.MonkeyPatch) -> None:
-    def refuse(self, address):
-        raise OSError(f"test is offline: connection to {address!r} refused")
-
-    mp.setattr(socket.socket, "connect", refuse)
-    for name in (ENV_APOSTERIORI, ENV_APRIORI, "ASTROMETRY_STEP_CONTROL"):
-        mp.delenv(name, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    _offline(monkeypatch)
+pytestmark = pytest.mark.usefixtures("offline")  # conftest: no network
 
 
 def registered(name: str):
@@ -74,18 +60,6 @@ def only_trailer(out, root):
     return (out / f"{root}.tra").read_text()
 
 
-def wcs_error_mas(path, chip):
-    """Largest distance (mas) between the file's WCS and the true one over the chip."""
-    with fits.open(path) as hdul:
-        wcs = WCS(hdul["SCI", chip.extver].header, hdul)
-        ny, nx = hdul["SCI", chip.extver].data.shape
-    yy, xx = np.mgrid[0:ny:16, 0:nx:16]
-    yy, xx = np.append(yy, ny - 1), np.append(xx, nx - 1)  # the far corner too
-    ra, dec = wcs.all_pix2world(xx, yy, 0)
-    tra, tdec = chip.true_wcs().all_pix2world(xx, yy, 0)
-    return float(np.max(np.hypot((ra - tra) * np.cos(np.radians(tdec)), dec - tdec)) * 3.6e6)
-
-
 @pytest.fixture(scope="module")
 def c0m_asn(tmp_path_factory):
     """Three dithered WFPC2 exposures (four 100x100 chips each) with a common WCS error;
@@ -98,9 +72,9 @@ def c0m_asn(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def aligned(c0m_asn, tmp_path_factory):
+def aligned(c0m_asn, tmp_path_factory, network_guard):
     mp = pytest.MonkeyPatch()
-    _offline(mp)
+    network_guard(mp)
     try:
         before = digests(c0m_asn.asn_path.parent)
         out = tmp_path_factory.mktemp("wfpc2_aligned")
@@ -385,8 +359,8 @@ def test_association_drizzles_to_drw_and_the_fit_recovers_the_error(c0m_asn, ali
     for exposure in c0m_asn.exposures:
         flt = out / f"{exposure.rootname}_flt.fits"
         for chip in exposure.chips:
-            assert wcs_error_mas(c0m_asn.asn_path.parent / exposure.filename, chip) > 250.0
-            errors.append(wcs_error_mas(flt, chip))
+            assert chip.wcs_error_mas(c0m_asn.asn_path.parent / exposure.filename) > 250.0
+            errors.append(chip.wcs_error_mas(flt))
     print(f"recovered WCS error: max {max(errors):.2f} mas over {len(errors)} chips")
     assert len(errors) == 12 and max(errors) < 5.0
 

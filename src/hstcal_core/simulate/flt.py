@@ -184,6 +184,20 @@ class ChipTruth:
         """The true WCS as an astropy object."""
         return WCS(self.true_header)
 
+    def wcs_error_mas(self, path: str | Path) -> float:
+        """Largest sky distance (mas) between the WCS of this chip in ``path`` (its
+        ``SCI,extver``, distortion included) and the true one, over a 16-pixel grid of the
+        chip and its far corner."""
+        with fits.open(path) as hdul:
+            wcs = WCS(hdul["SCI", self.extver].header, hdul)
+            ny, nx = hdul["SCI", self.extver].data.shape
+        yy, xx = np.mgrid[0:ny:16, 0:nx:16]
+        yy, xx = np.append(yy, ny - 1), np.append(xx, nx - 1)
+        ra, dec = wcs.all_pix2world(xx, yy, 0)
+        true_ra, true_dec = self.true_wcs().all_pix2world(xx, yy, 0)
+        return float(np.max(np.hypot((ra - true_ra) * np.cos(np.radians(true_dec)),
+                                     dec - true_dec)) * 3.6e6)
+
 
 @dataclass
 class ExposureTruth:
@@ -233,6 +247,20 @@ def sip_coefficients(amplitude_px: float, half_size_px: float) -> dict[str, floa
     k = float(amplitude_px) / float(half_size_px) ** 2
     return {"A_2_0": 1.0 * k, "A_1_1": 0.7 * k, "A_0_2": -0.5 * k,
             "B_2_0": 0.4 * k, "B_1_1": -0.5 * k, "B_0_2": 0.8 * k}
+
+
+def _field_catalog(catalog: Table | None, target, reach_arcsec: float, n_stars: int,
+                   rng: np.random.Generator, flux_range, proper_motion_mas_yr: float,
+                   epoch: float) -> Table:
+    """The given star catalog (checked), or a new one ``reach_arcsec`` around ``target``."""
+    if catalog is None:
+        catalog = make_star_catalog(target, (reach_arcsec, reach_arcsec), n_stars, rng,
+                                    flux_range=flux_range,
+                                    proper_motion_mas_yr=proper_motion_mas_yr, epoch=epoch)
+    for column in ("ra", "dec", "flux"):
+        if column not in catalog.colnames:
+            raise ValueError(f"catalog must have columns ra, dec, flux; {column!r} is missing")
+    return catalog
 
 
 def _cd_matrix(scale_arcsec: float, orientat_deg: float) -> np.ndarray:
@@ -504,14 +532,9 @@ def simulate_flt_asn(out_dir: str | Path, detector: Detector, *, n_exposures: in
     sip = sip_coefficients(sip_amplitude_px, half_size_px)
     frame_crpix = chips[0].crpix
 
-    if catalog is None:
-        reach = half_size_px * np.sqrt(2.0) * scale + max(np.hypot(*d) for d in dithers) + 2.0
-        catalog = make_star_catalog(target, (reach, reach), n_stars, rng, flux_range=flux_range,
-                                    proper_motion_mas_yr=proper_motion_mas_yr,
-                                    epoch=catalog_epoch)
-    for column in ("ra", "dec", "flux"):
-        if column not in catalog.colnames:
-            raise ValueError(f"catalog must have columns ra, dec, flux; {column!r} is missing")
+    reach = half_size_px * np.sqrt(2.0) * scale + max(np.hypot(*d) for d in dithers) + 2.0
+    catalog = _field_catalog(catalog, target, reach, n_stars, rng, flux_range,
+                             proper_motion_mas_yr, catalog_epoch)
     flux = np.asarray(catalog["flux"], np.float64)
 
     # Everything the header writers need, one place.
@@ -674,15 +697,10 @@ def _simulate_c0m(out: Path, detector: Detector, rng: np.random.Generator, *, n_
     # tangent-plane vector (deg, east/north) from the apex to each chip's CRPIX
     apex_px = 1.0 - _C0M_APEX_GAP_PX
     offsets = [cd @ (np.asarray(c.crpix) - apex_px) for cd, c in zip(cds, chips)]
-    if catalog is None:
-        reach = (max(np.hypot(nx + _C0M_APEX_GAP_PX, ny + _C0M_APEX_GAP_PX) * sc
-                     for sc in scales) + max(np.hypot(*d) for d in dithers) + 2.0)
-        catalog = make_star_catalog(target, (reach, reach), n_stars, rng, flux_range=flux_range,
-                                    proper_motion_mas_yr=proper_motion_mas_yr,
-                                    epoch=catalog_epoch)
-    for column in ("ra", "dec", "flux"):
-        if column not in catalog.colnames:
-            raise ValueError(f"catalog must have columns ra, dec, flux; {column!r} is missing")
+    reach = (max(np.hypot(nx + _C0M_APEX_GAP_PX, ny + _C0M_APEX_GAP_PX) * sc for sc in scales)
+             + max(np.hypot(*d) for d in dithers) + 2.0)
+    catalog = _field_catalog(catalog, target, reach, n_stars, rng, flux_range,
+                             proper_motion_mas_yr, catalog_epoch)
     flux = np.asarray(catalog["flux"], np.float64)
     saturation = float(detector.saturation_dn.get(gain, np.inf))
     sat_bit = _saturation_bit(detector)
