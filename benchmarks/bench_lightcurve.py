@@ -11,12 +11,12 @@ Targets (issue 5): ≥ 10× faster than the anchor; the binning ≤ 3× a bare b
 
     python benchmarks/bench_lightcurve.py [--events 10000000] [--step 1.0] [--repeat 3]
 
-Measured (2026-11-21, 2-vCPU shared VM, best of 7, default 10,108,036 events): read
-0.10 s, bin 0.11 s, anchor 1.24–1.28 s, bincount 0.034 s: anchor / ours 5.9× (MISS),
-binning / bincount 3.2× (MISS, by a hair; 4.9× and 4.6× when the other CPU is busy).
-Before the reader and kernel rework: read 1.15 s, bin 0.29 s, anchor 1.29 s, bincount
-0.021 s (0.9×, 14×).  Why the targets are out of reach, and what each change gave:
-benchmarks/README.md.
+Measured (2026-11-21, 2-vCPU shared VM, best of 7-9, default 10,108,036 events): read
+0.089 s, bin 0.095 s, anchor 1.26-1.27 s, bincount 0.031 s (of the float32 times the
+reader now keeps): anchor / ours 6.8× (MISS), binning / bincount 3.1× (MISS, by a hair;
+2.8× against the float64 bincount of before).  Runs with the other vCPU busy give up to
+twice the bin time.  Where the time goes, what each change gave, and why 10× is out of
+reach here: benchmarks/README.md.
 """
 
 from __future__ import annotations
