@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from hstcal_core import get_registry
 from hstcal_core.drizzle import align
-from hstcal_core.errors import UnknownDetectorError
 from hstcal_core.simulate.flt import WcsError, simulate_flt_asn
+from hstcal_core.testing import registered_detector
 
 ERROR = WcsError(shift_arcsec=(0.25, -0.15), rotation_deg=0.02)
 LIMIT_MAS = 5.0
@@ -44,17 +43,10 @@ CASES = [
 pytestmark = pytest.mark.usefixtures("offline")  # conftest: no network
 
 
-def registered(name: str):
-    try:
-        return get_registry().detector(name)
-    except UnknownDetectorError as exc:
-        pytest.skip(f"detector {name} is not registered (plugin not installed): {exc}")
-
-
 @pytest.mark.parametrize("name, shape, n_stars, options", CASES)
 def test_aposteriori_fit_recovers_the_injected_error_within_5_mas(tmp_path, name, shape,
                                                                    n_stars, options):
-    detector = registered(name)
+    detector = registered_detector(name)
     truth = simulate_flt_asn(tmp_path / "in", detector, shape=shape, n_exposures=3,
                              n_stars=n_stars, wcs_error=ERROR, seed=31, **options)
     epoch = align.observation_epoch(truth.files)
@@ -87,7 +79,7 @@ def test_centroids_are_free_of_pixel_phase_error_on_an_undersampled_psf(tmp_path
     """Stars of 1 pixel FWHM (before pixelation) at every pixel phase: the fitted
     positions agree with the drawn ones to a few hundredths of a pixel, where DAOFIND's
     own centroids are off by up to ~1 pixel."""
-    truth = simulate_flt_asn(tmp_path, registered("wfc3_ir"), shape=(256, 256),
+    truth = simulate_flt_asn(tmp_path, registered_detector("wfc3_ir"), shape=(256, 256),
                              n_exposures=1, n_stars=300, psf_fwhm=0.13,
                              flux_range=(50.0, 300.0), seed=5)
     chip = truth.exposures[0].chips[0]

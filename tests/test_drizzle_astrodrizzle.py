@@ -21,18 +21,9 @@ from astropy.wcs import WCS
 from photutils.centroids import centroid_2dg
 
 from hstcal_core.drizzle._thirdparty import import_drizzlepac, library_warnings
-from hstcal_core.errors import UnknownDetectorError
 from hstcal_core.simulate.flt import simulate_flt_asn
 from hstcal_core.simulate.starfield import positions_at_epoch
-
-
-def registered(name: str):
-    from hstcal_core import get_registry
-
-    try:
-        return get_registry().detector(name)
-    except UnknownDetectorError as exc:
-        pytest.skip(f"detector {name} is not registered (plugin not installed): {exc}")
+from hstcal_core.testing import registered_detector
 
 
 @pytest.fixture
@@ -49,7 +40,7 @@ def offline(monkeypatch):
 @pytest.mark.parametrize("name, shape", [("wfc3_uvis", (256, 512)), ("wfc3_ir", (512, 512))])
 def test_astrodrizzle_combines_a_simulated_association(tmp_path, monkeypatch, offline, name,
                                                        shape):
-    truth = simulate_flt_asn(tmp_path, registered(name), shape=shape, n_exposures=3,
+    truth = simulate_flt_asn(tmp_path, registered_detector(name), shape=shape, n_exposures=3,
                              n_stars=300, seed=21)
     n_chips = len(truth.exposures[0].chips)
     monkeypatch.chdir(tmp_path)  # AstroDrizzle writes into the working directory

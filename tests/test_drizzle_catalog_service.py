@@ -21,7 +21,6 @@ Gaia's columns).  Every connection but to 127.0.0.1 is refused.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import socket
 import threading
@@ -41,6 +40,7 @@ from hstcal_core.drizzle._thirdparty import import_drizzlepac, library_warnings
 from hstcal_core.drizzle.switches import ENV_APOSTERIORI, ENV_APRIORI
 from hstcal_core.simulate.flt import WcsError, simulate_flt_asn
 from hstcal_core.simulate.starfield import positions_at_epoch
+from hstcal_core.testing import file_digests
 
 ERROR = WcsError(shift_arcsec=(0.25, -0.15), rotation_deg=0.02)
 SERVICE_PATH = "/webservices/vo/CatalogSearch.aspx"  # under drizzlepac's DEF_CAT_URL
@@ -216,11 +216,6 @@ def online(service, monkeypatch):
     return service
 
 
-def digests(directory):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.iterdir()) if p.is_file()}
-
-
 def expected_names(association):
     return sorted([f"{association.asn_id}_drz.fits", f"{association.asn_id}.tra"]
                   + [e.filename for e in association.exposures]
@@ -333,11 +328,11 @@ def network_run(association, service, tmp_path_factory):
     _loopback_only(mp, service.url)
     try:
         service.reset()
-        before = digests(association.asn_path.parent)
+        before = file_digests(association.asn_path.parent)
         out = tmp_path_factory.mktemp("network_out")
         result = run_stage("drizzle", detector="wfc3_uvis", inputs=[association.asn_path],
                            out=out, aposteriori=True)
-        assert digests(association.asn_path.parent) == before  # inputs never touched
+        assert file_digests(association.asn_path.parent) == before  # inputs never touched
         return result, out, list(service.requests)
     finally:
         mp.undo()

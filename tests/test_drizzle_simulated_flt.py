@@ -17,7 +17,6 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from photutils.centroids import centroid_2dg
 
-from hstcal_core.errors import UnknownDetectorError
 from hstcal_core.simulate.cosmic_rays import render
 from hstcal_core.simulate.flt import (
     WcsError,
@@ -27,15 +26,7 @@ from hstcal_core.simulate.flt import (
     simulate_flt_asn,
 )
 from hstcal_core.simulate.starfield import positions_at_epoch
-
-
-def registered(name: str):
-    from hstcal_core import get_registry
-
-    try:
-        return get_registry().detector(name)
-    except UnknownDetectorError as exc:
-        pytest.skip(f"detector {name} is not registered (plugin not installed): {exc}")
+from hstcal_core.testing import registered_detector
 
 
 def header_positions(path, chip, catalog, epoch):
@@ -55,7 +46,7 @@ def tangent_arcsec(wcs, x, y, frame):
 @pytest.fixture(scope="module")
 def uvis_asn(tmp_path_factory):
     out = tmp_path_factory.mktemp("uvis")
-    return simulate_flt_asn(out, registered("wfc3_uvis"), shape=(256, 512), n_stars=400,
+    return simulate_flt_asn(out, registered_detector("wfc3_uvis"), shape=(256, 512), n_stars=400,
                             seed=11)
 
 
@@ -68,7 +59,7 @@ def uvis_asn(tmp_path_factory):
     ("wfpc2_wf2", (256, 256), 0.0),
 ])
 def test_header_wcs_places_truth_stars_where_they_were_drawn(tmp_path, name, shape, sip):
-    truth = simulate_flt_asn(tmp_path, registered(name), shape=shape, n_exposures=2,
+    truth = simulate_flt_asn(tmp_path, registered_detector(name), shape=shape, n_exposures=2,
                              sip_amplitude_px=sip, n_stars=150, seed=2)
     n_checked = 0
     for exposure in truth.exposures:
@@ -107,7 +98,7 @@ def test_stars_are_drawn_where_the_truth_says(uvis_asn):
 
 def test_injected_wcs_error_moves_only_the_header(tmp_path):
     error = WcsError(shift_arcsec=(0.30, -0.20), rotation_deg=0.05)
-    detector = registered("wfc3_uvis")
+    detector = registered_detector("wfc3_uvis")
     truth = simulate_flt_asn(tmp_path, detector, shape=(256, 512), n_exposures=2,
                              wcs_error=error, n_stars=150, seed=4)
     exposure = truth.exposures[1]
@@ -136,7 +127,7 @@ def test_injected_wcs_error_moves_only_the_header(tmp_path):
 
 
 def test_dithers_move_the_pointing_by_postarg(uvis_asn):
-    scale = registered("wfc3_uvis").pixel_scale_arcsec
+    scale = registered_detector("wfc3_uvis").pixel_scale_arcsec
     first, last = uvis_asn.exposures[0], uvis_asn.exposures[2]
     for c0, c2 in zip(first.chips, last.chips):
         common, i0, i2 = np.intersect1d(c0.star_id, c2.star_id, return_indices=True)
@@ -150,7 +141,7 @@ def test_dithers_move_the_pointing_by_postarg(uvis_asn):
 
 
 def test_proper_motion_is_applied_at_the_exposure_epoch(tmp_path):
-    truth = simulate_flt_asn(tmp_path, registered("wfc3_ir"), shape=(128, 128),
+    truth = simulate_flt_asn(tmp_path, registered_detector("wfc3_ir"), shape=(128, 128),
                              n_exposures=1, n_stars=80, proper_motion_mas_yr=200.0,
                              catalog_epoch=2000.0, seed=5)
     table = Table.read(truth.catalog_path, format="ascii.ecsv")
@@ -204,7 +195,7 @@ def test_headers_carry_what_drizzlepac_and_stwcs_read(uvis_asn):
 
 
 def test_ir_exposure_is_one_chip_in_electrons_per_second(tmp_path):
-    truth = simulate_flt_asn(tmp_path, registered("wfc3_ir"), n_exposures=1, n_stars=50,
+    truth = simulate_flt_asn(tmp_path, registered_detector("wfc3_ir"), n_exposures=1, n_stars=50,
                              seed=6)
     with fits.open(truth.files[0]) as hdul:
         assert [(h.name, h.ver) for h in hdul[1:]] == [
@@ -220,7 +211,7 @@ def test_ir_exposure_is_one_chip_in_electrons_per_second(tmp_path):
 def test_wfpc2_chip_and_mode_are_where_stwcs_reads_them(tmp_path):
     from hstcal_core.drizzle._thirdparty import library_warnings, require
 
-    truth = simulate_flt_asn(tmp_path, registered("wfpc2_wf3"), shape=(64, 64),
+    truth = simulate_flt_asn(tmp_path, registered_detector("wfpc2_wf3"), shape=(64, 64),
                              n_exposures=1, n_stars=20, seed=8)
     with fits.open(truth.files[0]) as hdul:
         assert hdul["SCI", 1].header["DETECTOR"] == 3
@@ -228,21 +219,21 @@ def test_wfpc2_chip_and_mode_are_where_stwcs_reads_them(tmp_path):
         with library_warnings(collect=False):
             wcs = require("stwcs.wcsutil").HSTWCS(hdul, ext=("SCI", 1))
     assert wcs.chip == 3
-    assert wcs.pscale == pytest.approx(registered("wfpc2_wf3").pixel_scale_arcsec, rel=1e-6)
+    assert wcs.pscale == pytest.approx(registered_detector("wfpc2_wf3").pixel_scale_arcsec, rel=1e-6)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, shape", [("acs_wfc", (2048, 4096)), ("wfc3_uvis", (2051, 4096)),
                                          ("acs_hrc", (1024, 1024))])
 def test_full_frame_geometry(tmp_path, name, shape):
-    truth = simulate_flt_asn(tmp_path, registered(name), n_exposures=1, n_stars=100, seed=7)
+    truth = simulate_flt_asn(tmp_path, registered_detector(name), n_exposures=1, n_stars=100, seed=7)
     with fits.open(truth.files[0]) as hdul:
         assert all(hdul["SCI", c.extver].data.shape == shape for c in truth.exposures[0].chips)
         assert not hdul[0].header["SUBARRAY"]
 
 
 def test_same_seed_same_files(tmp_path):
-    detector = registered("acs_hrc")
+    detector = registered_detector("acs_hrc")
     a = simulate_flt_asn(tmp_path / "a", detector, shape=(64, 64), n_exposures=1, seed=9)
     b = simulate_flt_asn(tmp_path / "b", detector, shape=(64, 64), n_exposures=1, seed=9)
     with fits.open(a.files[0]) as fa, fits.open(b.files[0]) as fb:
@@ -260,7 +251,7 @@ def test_same_seed_same_files(tmp_path):
 ])
 def test_bad_arguments_name_the_problem(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        simulate_flt_asn(tmp_path, registered("wfc3_uvis"), **{"shape": (32, 32), **kwargs})
+        simulate_flt_asn(tmp_path, registered_detector("wfc3_uvis"), **{"shape": (32, 32), **kwargs})
 
 
 # --------------------------------------------------------------------------- scene kernels

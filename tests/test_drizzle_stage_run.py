@@ -13,7 +13,6 @@ Sockets are refused throughout: a step that tried the network would fail here.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import warnings
 
@@ -27,16 +26,12 @@ from hstcal_core.drizzle import align
 from hstcal_core.drizzle.wcs import pipeline_default_wcs, write_headerlet
 from hstcal_core.simulate.flt import WcsError, simulate_flt_asn
 from hstcal_core.simulate.starfield import positions_at_epoch
+from hstcal_core.testing import file_digests
 
 ERROR = WcsError(shift_arcsec=(0.25, -0.15), rotation_deg=0.02)
 
 
 pytestmark = pytest.mark.usefixtures("offline")  # conftest: no network
-
-
-def digests(directory):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.iterdir()) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +50,11 @@ def aligned(association, tmp_path_factory, network_guard):
     mp = pytest.MonkeyPatch()
     network_guard(mp)
     try:
-        before = digests(association.asn_path.parent)
+        before = file_digests(association.asn_path.parent)
         out = tmp_path_factory.mktemp("aligned_out")
         result = run_stage("drizzle", detector="wfc3_uvis", inputs=[association.asn_path],
                            out=out, catalog=str(association.catalog_path))
-        assert digests(association.asn_path.parent) == before  # inputs never touched
+        assert file_digests(association.asn_path.parent) == before  # inputs never touched
         return result, out
     finally:
         mp.undo()
@@ -294,9 +289,9 @@ def test_headerlet_is_what_stwcs_write_headerlet_writes(shared_data, tmp_path):
         shutil.copyfile(source, d / "x_flc.fits")
         (d / "x_flc.fits").chmod(0o644)
         pipeline_default_wcs(d / "x_flc.fits", wcscorr=False)
-    before = digests(ours_dir)
+    before = file_digests(ours_dir)
     ours = write_headerlet(ours_dir / "x_flc.fits")
-    assert digests(ours_dir)["x_flc.fits"] == before["x_flc.fits"]  # read only
+    assert file_digests(ours_dir)["x_flc.fits"] == before["x_flc.fits"]  # read only
     assert sorted(p.name for p in ours_dir.iterdir()) == ["x_flc.fits", "x_flc_hlet.fits"]
     _init_wcscorr(theirs_dir / "x_flc.fits")
     with fits.open(theirs_dir / "x_flc.fits") as hdul:

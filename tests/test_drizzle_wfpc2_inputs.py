@@ -23,36 +23,23 @@ within 1.2 mas.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 from astropy.io import fits
 from click.testing import CliRunner
 
-from hstcal_core import get_registry, run_stage
+from hstcal_core import run_stage
 from hstcal_core.cli import main
 from hstcal_core.drizzle.inputs import convert_wfpc2, resolve_inputs
-from hstcal_core.errors import InputError, UnknownDetectorError
+from hstcal_core.errors import InputError
 from hstcal_core.simulate.flt import WcsError, simulate_flt_asn
+from hstcal_core.testing import file_digests, registered_detector
 
 ERROR = WcsError(shift_arcsec=(0.25, -0.15), rotation_deg=0.02)
 CHIP = "wfpc2_wf3"
 
 
 pytestmark = pytest.mark.usefixtures("offline")  # conftest: no network
-
-
-def registered(name: str):
-    try:
-        return get_registry().detector(name)
-    except UnknownDetectorError as exc:
-        pytest.skip(f"detector {name} is not registered (plugin not installed): {exc}")
-
-
-def digests(directory):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.iterdir()) if p.is_file()}
 
 
 def only_trailer(out, root):
@@ -64,9 +51,9 @@ def only_trailer(out, root):
 def c0m_asn(tmp_path_factory):
     """Three dithered WFPC2 exposures (four 100x100 chips each) with a common WCS error;
     900 stars put ~17 on PC1 and ~80 on each WF chip."""
-    registered(CHIP)
+    registered_detector(CHIP)
     base = tmp_path_factory.mktemp("wfpc2_c0m")
-    return simulate_flt_asn(base / "in", registered(CHIP), layout="c0m", shape=(100, 100),
+    return simulate_flt_asn(base / "in", registered_detector(CHIP), layout="c0m", shape=(100, 100),
                             n_exposures=3, n_stars=900, exptime=100.0, wcs_error=ERROR,
                             seed=5)
 
@@ -76,11 +63,11 @@ def aligned(c0m_asn, tmp_path_factory, network_guard):
     mp = pytest.MonkeyPatch()
     network_guard(mp)
     try:
-        before = digests(c0m_asn.asn_path.parent)
+        before = file_digests(c0m_asn.asn_path.parent)
         out = tmp_path_factory.mktemp("wfpc2_aligned")
         result = run_stage("drizzle", detector=CHIP, inputs=[c0m_asn.asn_path], out=out,
                            catalog=str(c0m_asn.catalog_path))
-        assert digests(c0m_asn.asn_path.parent) == before  # inputs never touched
+        assert file_digests(c0m_asn.asn_path.parent) == before  # inputs never touched
         return result, out
     finally:
         mp.undo()
@@ -89,7 +76,7 @@ def aligned(c0m_asn, tmp_path_factory, network_guard):
 @pytest.fixture
 def small(tmp_path):
     """Two small c0m/c1m exposures, for what happens before any drizzling."""
-    return simulate_flt_asn(tmp_path / "in", registered(CHIP), layout="c0m", shape=(32, 32),
+    return simulate_flt_asn(tmp_path / "in", registered_detector(CHIP), layout="c0m", shape=(32, 32),
                             n_exposures=2, n_stars=30, exptime=100.0, seed=5)
 
 
@@ -97,11 +84,11 @@ def small(tmp_path):
 def test_c0m_layout_is_what_wfpc2_to_flt_and_stwcs_read(tmp_path):
     from hstcal_core.drizzle._thirdparty import library_warnings, require
 
-    truth = simulate_flt_asn(tmp_path, registered(CHIP), layout="c0m", shape=(40, 48),
+    truth = simulate_flt_asn(tmp_path, registered_detector(CHIP), layout="c0m", shape=(40, 48),
                              n_exposures=1, n_stars=40, seed=2)
     c0m, c1m = truth.files[0], truth.dq_files[0]
     assert c0m.name.endswith("_c0m.fits") and c1m.name.endswith("_c1m.fits")
-    chips = [registered(n) for n in ("wfpc2_pc", "wfpc2_wf2", "wfpc2_wf3", "wfpc2_wf4")]
+    chips = [registered_detector(n) for n in ("wfpc2_pc", "wfpc2_wf2", "wfpc2_wf3", "wfpc2_wf4")]
     hstwcs = require("stwcs.wcsutil").HSTWCS
     with fits.open(c0m) as sci, fits.open(c1m) as dq:
         primary = sci[0].header
@@ -133,7 +120,7 @@ def test_c0m_layout_is_what_wfpc2_to_flt_and_stwcs_read(tmp_path):
 
 
 def test_chips_sit_in_four_quadrants_around_the_apex(tmp_path):
-    truth = simulate_flt_asn(tmp_path, registered("wfpc2_pc"), layout="c0m", shape=(64, 64),
+    truth = simulate_flt_asn(tmp_path, registered_detector("wfpc2_pc"), layout="c0m", shape=(64, 64),
                              n_exposures=1, n_stars=10, seed=3)
     target = truth.parameters["target"]
     angles = []
@@ -147,7 +134,7 @@ def test_chips_sit_in_four_quadrants_around_the_apex(tmp_path):
 
 
 def test_saturated_pixels_are_clipped_at_full_scale_and_flagged(tmp_path):
-    truth = simulate_flt_asn(tmp_path, registered(CHIP), layout="c0m", shape=(48, 48),
+    truth = simulate_flt_asn(tmp_path, registered_detector(CHIP), layout="c0m", shape=(48, 48),
                              n_exposures=1, n_stars=200, exptime=2000.0,
                              flux_range=(100.0, 1000.0), seed=4)
     with fits.open(truth.files[0]) as sci, fits.open(truth.dq_files[0]) as dq:
@@ -168,17 +155,17 @@ def test_saturated_pixels_are_clipped_at_full_scale_and_flagged(tmp_path):
 ])
 def test_bad_layout_arguments_name_the_problem(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        simulate_flt_asn(tmp_path, registered(CHIP), shape=(16, 16), **kwargs)
+        simulate_flt_asn(tmp_path, registered_detector(CHIP), shape=(16, 16), **kwargs)
 
 
 def test_c0m_layout_is_for_detectors_registered_per_chip(tmp_path):
     with pytest.raises(ValueError, match="registered per chip"):
-        simulate_flt_asn(tmp_path, registered("wfc3_uvis"), layout="c0m", shape=(16, 16))
+        simulate_flt_asn(tmp_path, registered_detector("wfc3_uvis"), layout="c0m", shape=(16, 16))
 
 
 # --------------------------------------------------------------------------- inputs
 def test_association_finds_each_c0m_and_its_c1m(small, caplog):
-    inputs = resolve_inputs([small.asn_path], registered(CHIP))
+    inputs = resolve_inputs([small.asn_path], registered_detector(CHIP))
     assert [e.path for e in inputs.sets["flt"]] == small.files
     assert [e.dq_path for e in inputs.sets["flt"]] == small.dq_files
     assert inputs.to_convert == inputs.sets["flt"]
@@ -192,7 +179,7 @@ def test_d0m_input_gives_drizcorr_and_its_c0m(small):
     d0m = c0m.with_name(c0m.name.replace("_c0m", "_d0m"))
     fits.HDUList([fits.PrimaryHDU(header=fits.Header(
         {"INSTRUME": "WFPC2", "DRIZCORR": "OMIT"}))]).writeto(d0m)
-    inputs = resolve_inputs([d0m], registered(CHIP))
+    inputs = resolve_inputs([d0m], registered_detector(CHIP))
     assert [e.path for e in inputs.exposures] == [c0m]
     assert (inputs.drizcorr, inputs.drizcorr_source) == ("OMIT", d0m)
     assert inputs.trailer_root == small.exposures[0].rootname
@@ -201,7 +188,7 @@ def test_d0m_input_gives_drizcorr_and_its_c0m(small):
 def test_member_c0m_is_converted_even_beside_an_flt(small):
     flt = small.files[0].with_name(small.files[0].name.replace("_c0m", "_flt"))
     flt.write_bytes(b"not read: runastrodriz converts the c0m")
-    inputs = resolve_inputs([small.asn_path], registered(CHIP))
+    inputs = resolve_inputs([small.asn_path], registered_detector(CHIP))
     assert inputs.exposures[0].path == small.files[0]
 
 
@@ -209,7 +196,7 @@ def test_a_c0m_and_its_flt_together_are_refused(small):
     flt = small.files[0].with_name(small.files[0].name.replace("_c0m", "_flt"))
     flt.write_bytes(small.files[0].read_bytes())
     with pytest.raises(InputError, match="are one exposure"):
-        resolve_inputs([small.files[0], flt], registered(CHIP))
+        resolve_inputs([small.files[0], flt], registered_detector(CHIP))
 
 
 @pytest.mark.parametrize("name, message", [("x_c1m.fits", "data-quality file"),
@@ -218,21 +205,21 @@ def test_wfpc2_files_the_stage_cannot_take_are_named(small, name, message):
     path = small.asn_path.parent / name
     path.write_bytes(small.dq_files[0].read_bytes())
     with pytest.raises(InputError, match=message):
-        resolve_inputs([small.files[0], path], registered(CHIP))
+        resolve_inputs([small.files[0], path], registered_detector(CHIP))
 
 
 # --------------------------------------------------------------------------- conversion
 def test_conversion_is_drizzlepacs_and_keeps_the_c1m_as_dq(tmp_path):
-    truth = simulate_flt_asn(tmp_path / "in", registered(CHIP), layout="c0m", shape=(48, 48),
+    truth = simulate_flt_asn(tmp_path / "in", registered_detector(CHIP), layout="c0m", shape=(48, 48),
                              n_exposures=1, n_stars=200, exptime=2000.0,
                              flux_range=(100.0, 1000.0), seed=4)
-    before = digests(tmp_path / "in")
-    inputs = convert_wfpc2(resolve_inputs(truth.files, registered(CHIP)), tmp_path / "work")
+    before = file_digests(tmp_path / "in")
+    inputs = convert_wfpc2(resolve_inputs(truth.files, registered_detector(CHIP)), tmp_path / "work")
     flt = inputs.exposures[0].path
     assert flt == tmp_path / "work" / f"{truth.exposures[0].rootname}_flt.fits"
     assert not inputs.to_convert and inputs.detector == "PC"  # runastrodriz WFPC2/PC
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [flt.name]
-    assert digests(tmp_path / "in") == before
+    assert file_digests(tmp_path / "in") == before
     with fits.open(flt) as out, fits.open(truth.files[0]) as c0m, \
             fits.open(truth.dq_files[0]) as c1m:
         assert out[0].header["DETECTOR"] == "PC" and out[0].header["FILENAME"] == flt.name
@@ -254,7 +241,7 @@ def test_conversion_is_drizzlepacs_and_keeps_the_c1m_as_dq(tmp_path):
 
 def test_missing_c1m_allowed_converts_with_an_all_zero_dq(small, tmp_path, caplog):
     small.dq_files[0].unlink()
-    inputs = resolve_inputs([small.files[0]], registered(CHIP), allow_missing_c1m=True)
+    inputs = resolve_inputs([small.files[0]], registered_detector(CHIP), allow_missing_c1m=True)
     assert inputs.exposures[0].dq_path is None
     inputs = convert_wfpc2(inputs, tmp_path / "work")
     with fits.open(inputs.exposures[0].path) as hdul:
@@ -266,13 +253,13 @@ def test_missing_c1m_allowed_converts_with_an_all_zero_dq(small, tmp_path, caplo
 def test_missing_c1m_is_an_error_naming_it(small, tmp_path):
     missing = small.dq_files[1]
     missing.unlink()
-    before = digests(small.asn_path.parent)
+    before = file_digests(small.asn_path.parent)
     with pytest.raises(InputError, match=missing.name) as info:
         run_stage("drizzle", detector=CHIP, inputs=[small.asn_path], out=tmp_path / "out")
     assert "all-zero DQ" in str(info.value) and "allow_missing_c1m" in str(info.value)
     text = only_trailer(tmp_path / "out", small.asn_id)
     assert missing.name in text and "nothing was written" in text
-    assert digests(small.asn_path.parent) == before
+    assert file_digests(small.asn_path.parent) == before
 
 
 def test_c0m_of_another_instrument_is_refused(small, tmp_path):
@@ -303,22 +290,22 @@ def test_c0m_without_the_stages_chip_is_refused(small):
     drop_group(small.files[0], 3, nextend=3)  # consistent, but WF3 is gone
     drop_group(small.dq_files[0], 3, nextend=3)
     with pytest.raises(InputError, match=r"no group for chip 3 \(wfpc2_wf3\)"):
-        resolve_inputs([small.asn_path], registered(CHIP))
-    resolve_inputs([small.asn_path], registered("wfpc2_wf2"))  # WF2 is there
+        resolve_inputs([small.asn_path], registered_detector(CHIP))
+    resolve_inputs([small.asn_path], registered_detector("wfpc2_wf2"))  # WF2 is there
 
 
 def test_c1m_with_a_missing_group_is_refused(small):
     drop_group(small.dq_files[1], 4, nextend=3)
     with pytest.raises(InputError, match=rf"{small.dq_files[1].name}: holds 3 group\(s\)"):
-        resolve_inputs([small.asn_path], registered(CHIP))
+        resolve_inputs([small.asn_path], registered_detector(CHIP))
 
 
 # --------------------------------------------------------------------------- drizzled
 def test_run_stage_drizzles_the_association_to_drw(c0m_asn, tmp_path):
-    before = digests(c0m_asn.asn_path.parent)
+    before = file_digests(c0m_asn.asn_path.parent)
     result = run_stage("drizzle", detector=CHIP, inputs=[c0m_asn.asn_path],
                        out=tmp_path / "out", aposteriori=False)
-    assert digests(c0m_asn.asn_path.parent) == before  # inputs never touched
+    assert file_digests(c0m_asn.asn_path.parent) == before  # inputs never touched
     out = tmp_path / "out"
     roots = [e.rootname for e in c0m_asn.exposures]
     assert sorted(p.name for p in out.iterdir()) == sorted(  # no scratch left behind
@@ -366,7 +353,7 @@ def test_association_drizzles_to_drw_and_the_fit_recovers_the_error(c0m_asn, ali
 
 
 def test_cli_drizzles_a_list_of_c0m_files(c0m_asn, tmp_path):
-    before = digests(c0m_asn.asn_path.parent)
+    before = file_digests(c0m_asn.asn_path.parent)
     result = CliRunner().invoke(main, [
         "run", "--instrument", "wfpc2_pc", "--stage", "drizzle",
         *[str(f) for f in c0m_asn.files], "--out", str(tmp_path / "out"), "--no-aposteriori"])
@@ -380,7 +367,7 @@ def test_cli_drizzles_a_list_of_c0m_files(c0m_asn, tmp_path):
     trailer = tmp_path / "out" / f"{c0m_asn.exposures[0].rootname}.tra"
     assert "wfpc2_to_flt" in trailer.read_text()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
-    assert digests(c0m_asn.asn_path.parent) == before
+    assert file_digests(c0m_asn.asn_path.parent) == before
 
 
 def test_cosmic_ray_step_takes_drizzlepacs_wfpc2_parameters(small, tmp_path):

@@ -5,6 +5,8 @@
 * ``hstcal_registry`` — a freshly built registry of the installed plugins.
 * ``fresh_registry`` — a registry holding only the core built-ins, to which a test
   adds plugins with ``registry.add_plugin(module, name)``.
+* :func:`registered_detector` — a detector of the installed plugins, or a skip naming it;
+  :func:`file_digests` — SHA-256 of every file of a directory (inputs left untouched?).
 * ``fake_mast`` — a factory starting :class:`FakeMast`, a real loopback HTTP server
   speaking the MAST endpoints astroquery uses (query, product list, download), with
   fault injection; ``fake_mast(files=dir)`` serves the FITS files under ``dir``,
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -28,8 +31,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-__all__ = ["find_shared_data", "shared_data", "hstcal_registry", "fresh_registry", "FakeMast",
-           "fake_mast"]
+__all__ = [
+    "FakeMast",
+    "fake_mast",
+    "file_digests",
+    "find_shared_data",
+    "fresh_registry",
+    "hstcal_registry",
+    "registered_detector",
+    "shared_data",
+]
 
 
 def find_shared_data(start: Path | None = None) -> Path | None:
@@ -73,6 +84,24 @@ def fresh_registry():
     registry = Registry()
     registry.add_plugin(builtin, "core", distribution="hstcal-core")
     return registry
+
+
+def registered_detector(name: str):
+    """The detector ``name`` of the installed plugins; skips the test when no installed
+    plugin registers it."""
+    from . import get_registry
+    from .errors import UnknownDetectorError
+
+    try:
+        return get_registry().detector(name)
+    except UnknownDetectorError as exc:
+        pytest.skip(f"detector {name} is not registered (plugin not installed): {exc}")
+
+
+def file_digests(directory: Path) -> dict[str, str]:
+    """``{name: sha256}`` of the files directly in ``directory``."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(directory).iterdir()) if p.is_file()}
 
 
 # --------------------------------------------------------------------------- fake MAST
