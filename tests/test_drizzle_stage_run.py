@@ -280,7 +280,6 @@ def test_headerlet_is_what_stwcs_write_headerlet_writes(shared_data, tmp_path):
     from stwcs.wcsutil import headerlet as stwcs_headerlet
 
     from hstcal_core.drizzle._thirdparty import import_drizzlepac
-    from hstcal_core.drizzle.wcs import _init_wcscorr
 
     source = shared_data / "hst" / "wfc3" / "flt_cutouts" / "sample_ipppssoot_flc.fits"
     ours_dir, theirs_dir = tmp_path / "ours", tmp_path / "theirs"
@@ -288,12 +287,12 @@ def test_headerlet_is_what_stwcs_write_headerlet_writes(shared_data, tmp_path):
         d.mkdir()
         shutil.copyfile(source, d / "x_flc.fits")
         (d / "x_flc.fits").chmod(0o644)
-        pipeline_default_wcs(d / "x_flc.fits", wcscorr=False)
+        # stwcs write_headerlet needs the WCSCORR set-up on the file it reads
+        pipeline_default_wcs(d / "x_flc.fits", wcscorr=d == theirs_dir)
     before = file_digests(ours_dir)
     ours = write_headerlet(ours_dir / "x_flc.fits")
     assert file_digests(ours_dir)["x_flc.fits"] == before["x_flc.fits"]  # read only
     assert sorted(p.name for p in ours_dir.iterdir()) == ["x_flc.fits", "x_flc_hlet.fits"]
-    _init_wcscorr(theirs_dir / "x_flc.fits")
     with fits.open(theirs_dir / "x_flc.fits") as hdul:
         wcsname = hdul["SCI", 1].header["WCSNAME"]
     descrip = import_drizzlepac("updatehdr").interpret_wcsname_type(wcsname)

@@ -87,7 +87,7 @@ def pipeline_default_wcs(path: str | Path, *, wcscorr: bool = True,
     ----------
     wcscorr : bool
         Start the WCSCORR table and archive the OPUS WCS now (needed before a fit is
-        archived or a headerlet written; both also do it when missing).
+        archived; headerlets do not need it).
     primary : mapping, optional
         Primary cards ``{key: (value, comment)}`` to set in the same update.
     """
@@ -122,23 +122,15 @@ def pipeline_default_wcs(path: str | Path, *, wcscorr: bool = True,
     return WcsReport(path, "own", wcsname, missing)
 
 
-def _init_wcscorr(target: Path | fits.HDUList) -> None:
+def _init_wcscorr(hdul: fits.HDUList) -> None:
     """Archive the OPUS WCS (key O) and start the WCSCORR table, as updatewcs does.
 
-    Later archiving (a posteriori fits) and headerlet writing expect both; stwcs'
-    ``init_wcscorr`` cannot make them once the OPUS WCS sits under another key.
+    Later archiving (a posteriori fits) expects both; stwcs' ``init_wcscorr`` cannot
+    make them once the OPUS WCS sits under another key.
     """
     init = require("stwcs.wcsutil.wcscorr").init_wcscorr
     with library_warnings(collect=False), Trailer.capture_stdout():  # we own the handle
-        if isinstance(target, fits.HDUList):
-            init(target)
-            return
-        with fits.open(target) as hdul:  # read-only look first: an update costs a rewrite
-            if "WCSCORR" in hdul:         # check of every header on close
-                return
-        with fits.open(target, mode="update") as hdul:
-            if "WCSCORR" not in hdul:
-                init(hdul)
+        init(hdul)
 
 
 def apply_apriori(path: str | Path) -> str:
